@@ -1,0 +1,1 @@
+"""Model runtime: providers, built-in tools and the agent loop (pure async, no Django)."""

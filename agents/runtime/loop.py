@@ -1,0 +1,418 @@
+"""The agent loop: stream a model, run built-in tools, repeat, with retries/fallback.
+
+Behaviour (see also the tests in ``tests/runtime/test_loop.py``):
+
+* Text deltas are emitted live as :class:`ContentEvent`; thinking deltas as
+  :class:`ThinkingEvent`. Text of a round that ends in tool calls stays part of the
+  answer; later text is separated from it by a blank line (emitted as its own
+  ``ContentEvent("\\n\\n")``), so ``RunResult.content`` / ``state.content`` always equal
+  the concatenation of every ``ContentEvent``.
+* Tool budget: when a round requests tool calls that would exceed
+  ``budget.max_tool_calls`` in total, none of them run and the run ends
+  ``failed`` with ``"tool call budget exhausted ..."`` (partial content kept,
+  ``incomplete=True``). ``max_tool_calls <= 0`` means tools are not offered at all.
+* Token / cost budgets are checked after each round that wants to continue with tool
+  calls: exceeding ``max_total_tokens`` → ``"token budget exhausted ..."``, exceeding
+  ``max_cost`` → ``"cost budget exhausted ..."`` (failed, partial kept, incomplete).
+  A final answer is never thrown away because of a budget.
+* Failures before the first chunk of a call (``ProviderError`` or a per-chunk timeout of
+  ``run.timeout`` seconds) are retried ``max_retries`` times when retryable, with
+  exponential backoff from ``retry_base_delay`` (``retry_after`` honoured, capped at
+  10 s); then the fallback model is tried the same way, and once a fallback succeeded
+  it is used for the rest of the run. A failure after the first chunk is not retried:
+  ``failed``, partial content, ``incomplete=True``.
+* A round with no text and no tool calls ends the run ``failed``
+  (``"model returned an empty response"``).
+* ``asyncio.CancelledError``: the provider stream is closed and the error re-raised;
+  ``state`` holds the progress so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from .pricing import cost_for
+from .providers import get_provider
+from .tools import BUILTIN_TOOLS, BuiltinTool, ToolError
+from .types import (
+    INVALID_ARGUMENTS_KEY,
+    AgentRun,
+    ContentEvent,
+    Finish,
+    LlmCall,
+    Message,
+    ModelRequest,
+    ModelSpec,
+    ProviderChunk,
+    ProviderError,
+    RunEvent,
+    RunResult,
+    RunState,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingEvent,
+    ToolCall,
+    ToolEndEvent,
+    ToolRun,
+    ToolStartEvent,
+    Usage,
+)
+
+Emit = Callable[[RunEvent], Awaitable[None]]
+
+MAX_RETRY_DELAY = 10.0
+TOOL_TIMEOUT = 30.0
+SEPARATOR = "\n\n"
+
+ERR_TOOL_BUDGET = "tool call budget exhausted"
+ERR_TOKEN_BUDGET = "token budget exhausted"  # noqa: S105
+ERR_COST_BUDGET = "cost budget exhausted"
+ERR_EMPTY = "model returned an empty response"
+
+
+@dataclass
+class _Round:
+    text: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    error: str | None = None
+    incomplete: bool = False
+    candidate_index: int = 0
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+async def _next_chunk(
+    agen: AsyncGenerator[ProviderChunk, None], limit: float
+) -> ProviderChunk | None:
+    """Next chunk, ``None`` at the end; every failure becomes a :class:`ProviderError`."""
+    try:
+        async with asyncio.timeout(limit):
+            return await anext(agen)
+    except StopAsyncIteration:
+        return None
+    except ProviderError:
+        raise
+    except TimeoutError:
+        raise ProviderError(
+            f"timed out after {limit:g}s waiting for the model", retryable=True
+        ) from None
+    except Exception as exc:  # a provider bug must not escape as a random exception
+        raise ProviderError(f"provider error: {type(exc).__name__}: {exc}") from exc
+
+
+class _Runner:
+    def __init__(self, run: AgentRun, emit: Emit, state: RunState) -> None:
+        self.run = run
+        self.emit = emit
+        self.state = state
+        self.tools: dict[str, BuiltinTool] = {}
+        if run.budget.max_tool_calls > 0:
+            self.tools = {n: BUILTIN_TOOLS[n] for n in run.tools if n in BUILTIN_TOOLS}
+        self.candidates: list[tuple[ModelSpec, bool]] = [(run.model, False)]
+        if run.fallback is not None:
+            self.candidates.append((run.fallback, True))
+        self.messages: list[Message] = [
+            *run.history,
+            Message(role="user", content=run.user_message),
+        ]
+        self.tool_calls_used = 0
+
+    # -- helpers -----------------------------------------------------------------
+
+    async def _content(self, text: str) -> None:
+        if self.state.first_token_at is None:
+            self.state.first_token_at = time.time()
+        self.state.content += text
+        await self.emit(ContentEvent(content=text))
+
+    def _result(self, status: str, error: str | None = None, incomplete: bool = False) -> RunResult:
+        s = self.state
+        return RunResult(
+            status=status,
+            content=s.content,
+            usage=s.usage,
+            cost=s.cost,
+            model_id=s.model_id,
+            error=error,
+            incomplete=incomplete,
+            tool_calls=tuple(s.tool_calls),
+            tool_runs=tuple(s.tool_runs),
+            llm_calls=tuple(s.llm_calls),
+        )
+
+    def _request(self, spec: ModelSpec) -> ModelRequest:
+        tools = tuple(t.spec() for t in self.tools.values()) if spec.supports_tools else ()
+        return ModelRequest(
+            model=spec,
+            system=self.run.system,
+            messages=tuple(self.messages),
+            tools=tools,
+            temperature=self.run.temperature,
+            top_p=self.run.top_p,
+            max_tokens=self.run.max_tokens,
+            timeout=self.run.timeout,
+        )
+
+    def _record(
+        self,
+        spec: ModelSpec,
+        *,
+        usage: Usage,
+        ttft: float | None,
+        started_at: float,
+        t0: float,
+        finish: str | None,
+        attempts: int,
+        fallback: bool,
+        error: str | None,
+    ) -> None:
+        cost = cost_for(usage, spec)
+        self.state.llm_calls.append(
+            LlmCall(
+                provider=spec.provider,
+                model_id=spec.model_id,
+                usage=usage,
+                cost=cost,
+                ttft_ms=_ms(ttft) if ttft is not None else None,
+                duration_ms=_ms(time.monotonic() - t0),
+                finish_reason=finish,
+                attempts=attempts,
+                fallback=fallback,
+                error=error,
+                started_at=started_at,
+            )
+        )
+        self.state.usage = self.state.usage + usage
+        self.state.cost = round(self.state.cost + cost, 8)
+
+    # -- one model call (with retries and fallback) --------------------------------
+
+    async def _call_model(self, separate: bool) -> _Round:
+        run = self.run
+        errors: list[str] = []
+        for index, (spec, is_fallback) in enumerate(self.candidates):
+            started_at = time.time()
+            t0 = time.monotonic()
+            attempts = 0
+            try:
+                provider = get_provider(spec.provider)
+            except ValueError as exc:
+                errors.append(f"{spec.model_id}: {exc}")
+                continue
+            request = self._request(spec)
+            while True:
+                attempts += 1
+                attempt_t0 = time.monotonic()
+                rnd = _Round(candidate_index=index)
+                usage = Usage()
+                finish: str | None = None
+                ttft: float | None = None
+                started = False
+                try:
+                    async with aclosing(provider.stream(request)) as agen:
+                        while True:
+                            chunk = await _next_chunk(agen, run.timeout)
+                            if chunk is None:
+                                break
+                            if not started:
+                                started = True
+                                ttft = time.monotonic() - attempt_t0
+                                self.state.model_id = spec.model_id
+                            if isinstance(chunk, TextDelta):
+                                if not chunk.text:
+                                    continue
+                                if separate and not rnd.text and self.state.content:
+                                    if not self.state.content.endswith(SEPARATOR):
+                                        await self._content(SEPARATOR)
+                                rnd.text += chunk.text
+                                await self._content(chunk.text)
+                            elif isinstance(chunk, ThinkingDelta):
+                                if self.state.first_token_at is None:
+                                    self.state.first_token_at = time.time()
+                                await self.emit(ThinkingEvent(content=chunk.text))
+                            elif isinstance(chunk, ToolCall):
+                                rnd.calls.append(chunk)
+                                self.state.tool_calls.append(chunk)
+                            elif isinstance(chunk, Usage):
+                                usage = usage + chunk
+                            elif isinstance(chunk, Finish):
+                                finish = chunk.reason
+                except ProviderError as exc:
+                    if started:
+                        # Mid-stream: content already reached the client, never retry.
+                        self._record(
+                            spec,
+                            usage=usage,
+                            ttft=ttft,
+                            started_at=started_at,
+                            t0=t0,
+                            finish=finish,
+                            attempts=attempts,
+                            fallback=is_fallback,
+                            error=exc.message,
+                        )
+                        rnd.error = f"model stream failed: {exc.message}"
+                        rnd.incomplete = True
+                        return rnd
+                    if exc.retryable and attempts <= run.max_retries:
+                        delay = run.retry_base_delay * (2 ** (attempts - 1))
+                        if exc.retry_after is not None:
+                            delay = max(delay, exc.retry_after)
+                        await asyncio.sleep(min(delay, MAX_RETRY_DELAY))
+                        continue
+                    self._record(
+                        spec,
+                        usage=Usage(),
+                        ttft=None,
+                        started_at=started_at,
+                        t0=t0,
+                        finish=None,
+                        attempts=attempts,
+                        fallback=is_fallback,
+                        error=exc.message,
+                    )
+                    label = "fallback" if is_fallback else "model"
+                    errors.append(
+                        f"{label} {spec.model_id} failed after {attempts} attempt(s): {exc.message}"
+                    )
+                    break
+                self._record(
+                    spec,
+                    usage=usage,
+                    ttft=ttft,
+                    started_at=started_at,
+                    t0=t0,
+                    finish=finish,
+                    attempts=attempts,
+                    fallback=is_fallback,
+                    error=None,
+                )
+                if index:
+                    # The primary is down: stick with the fallback for the rest of the run.
+                    self.candidates = self.candidates[index:]
+                return rnd
+        return _Round(error="; ".join(errors) or "no model available")
+
+    # -- tools ------------------------------------------------------------------------
+
+    async def _run_tool(self, call: ToolCall) -> tuple[str, str | None]:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return "", f"unknown tool: {call.name!r}"
+        if INVALID_ARGUMENTS_KEY in call.arguments:
+            raw = call.arguments[INVALID_ARGUMENTS_KEY]
+            return "", f"arguments are not a valid JSON object: {raw!r}"
+        try:
+            return await asyncio.wait_for(tool.run(dict(call.arguments)), TOOL_TIMEOUT), None
+        except ToolError as exc:
+            return "", str(exc)
+        except TimeoutError:
+            return "", f"tool timed out after {TOOL_TIMEOUT:g}s"
+        except Exception as exc:
+            return "", f"{type(exc).__name__}: {exc}"
+
+    async def _execute(self, call: ToolCall) -> Message:
+        await self.emit(ToolStartEvent(id=call.id, name=call.name, arguments=call.arguments))
+        started_at = time.time()
+        t0 = time.monotonic()
+        result, error = await self._run_tool(call)
+        duration = _ms(time.monotonic() - t0)
+        tool = self.tools.get(call.name)
+        if error is None and tool is not None:
+            try:
+                summary = tool.summarize(call.arguments, result)
+            except Exception:
+                summary = f"{call.name}: {result[:80]}"
+        else:
+            summary = f"{call.name} failed: {error}"
+        self.state.tool_runs.append(
+            ToolRun(
+                id=call.id,
+                name=call.name,
+                arguments=call.arguments,
+                result=result,
+                error=error,
+                duration_ms=duration,
+                started_at=started_at,
+            )
+        )
+        await self.emit(
+            ToolEndEvent(
+                id=call.id,
+                name=call.name,
+                summary=summary,
+                result=result,
+                error=error,
+                duration_ms=duration,
+            )
+        )
+        content = result if error is None else f"Error: {error}"
+        return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
+
+    # -- main loop -------------------------------------------------------------------
+
+    def _budget_error(self, calls: list[ToolCall]) -> str | None:
+        budget = self.run.budget
+        used = self.state.usage.total_tokens
+        if budget.max_total_tokens is not None and used > budget.max_total_tokens:
+            return (
+                f"{ERR_TOKEN_BUDGET}: used {self.state.usage.total_tokens} tokens "
+                f"(limit {budget.max_total_tokens})"
+            )
+        if budget.max_cost is not None and self.state.cost > budget.max_cost:
+            return f"{ERR_COST_BUDGET}: spent ${self.state.cost:.6f} (limit ${budget.max_cost:.6f})"
+        if self.tool_calls_used + len(calls) > budget.max_tool_calls:
+            return (
+                f"{ERR_TOOL_BUDGET}: the model requested more than {budget.max_tool_calls} "
+                "tool call(s)"
+            )
+        return None
+
+    async def run_loop(self) -> RunResult:
+        self.state.model_id = self.run.model.model_id
+        separate = False
+        while True:
+            rnd = await self._call_model(separate)
+            if rnd.error is not None:
+                return self._result("failed", rnd.error, rnd.incomplete)
+            if not rnd.calls:
+                if not rnd.text:
+                    return self._result("failed", ERR_EMPTY, False)
+                return self._result("completed")
+            budget_error = self._budget_error(rnd.calls)
+            if budget_error is not None:
+                return self._result("failed", budget_error, True)
+            self.tool_calls_used += len(rnd.calls)
+            self.messages.append(
+                Message(role="assistant", content=rnd.text, tool_calls=tuple(rnd.calls))
+            )
+            for call in rnd.calls:
+                self.messages.append(await self._execute(call))
+            separate = True
+
+
+async def run_agent(
+    run: AgentRun,
+    emit: Callable[[RunEvent], Awaitable[None]],
+    state: RunState | None = None,
+) -> RunResult:
+    """Run one agent turn, streaming events through ``emit``.
+
+    ``state`` (if given) is updated continuously so a cancelled caller can read the
+    partial content, usage and traces. Cancellation closes the provider stream and
+    re-raises ``asyncio.CancelledError``.
+    """
+    runner = _Runner(run, emit, state if state is not None else RunState())
+    return await runner.run_loop()
+
+
+def tool_specs(names: tuple[str, ...] | list[str]) -> tuple[Any, ...]:
+    """ToolSpecs of the named built-in tools (unknown names are skipped)."""
+    return tuple(BUILTIN_TOOLS[n].spec() for n in names if n in BUILTIN_TOOLS)

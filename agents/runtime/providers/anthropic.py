@@ -1,0 +1,207 @@
+"""Anthropic Messages API (streaming)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import anthropic
+import httpx
+
+from ..types import (
+    Finish,
+    Message,
+    ModelRequest,
+    ModelSpec,
+    ProviderChunk,
+    ProviderError,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    Usage,
+)
+from .base import ClientCache, is_retryable_status, parse_retry_after, parse_tool_arguments
+
+DEFAULT_MAX_TOKENS = 1024
+
+
+def _make_client(api_key: str | None, base_url: str | None) -> anthropic.AsyncAnthropic:
+    # api_key / base_url fall back to ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL in the SDK.
+    return anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+
+
+_clients = ClientCache(_make_client)
+
+
+def get_client(spec: ModelSpec) -> anthropic.AsyncAnthropic:
+    try:
+        client: anthropic.AsyncAnthropic = _clients.get(spec.api_key, spec.base_url)
+    except anthropic.AnthropicError as exc:
+        raise ProviderError(f"anthropic: {exc}", retryable=False) from None
+    return client
+
+
+def map_error(exc: BaseException) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, anthropic.APITimeoutError | httpx.TimeoutException):
+        return ProviderError("anthropic: request timed out", retryable=True)
+    if isinstance(exc, anthropic.APIConnectionError | httpx.TransportError):
+        return ProviderError(f"anthropic: connection error: {exc}", retryable=True)
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        return ProviderError(
+            f"anthropic: HTTP {status}: {exc.message}",
+            status_code=status,
+            retryable=is_retryable_status(status),
+            retry_after=parse_retry_after(exc.response.headers),
+        )
+    if isinstance(exc, anthropic.APIError):
+        return ProviderError(f"anthropic: {exc.message}", retryable=True)
+    if isinstance(exc, anthropic.AnthropicError):
+        return ProviderError(f"anthropic: {exc}", retryable=False)
+    if isinstance(exc, ValueError | TypeError | AttributeError | KeyError | IndexError):
+        return ProviderError(f"anthropic: malformed response chunk: {exc}", retryable=True)
+    return ProviderError(f"anthropic: unexpected error: {type(exc).__name__}: {exc}")
+
+
+def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Map history to Anthropic content blocks.
+
+    Tool results become ``tool_result`` blocks in a ``user`` message, assistant tool
+    calls ``tool_use`` blocks; consecutive same-role messages are merged; system
+    messages inside the history are sent as user text (the API has one system slot).
+    """
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        blocks: list[dict[str, Any]]
+        if m.role == "tool":
+            role = "user"
+            blocks = [
+                {"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content}
+            ]
+        elif m.role == "assistant":
+            role = "assistant"
+            blocks = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                for c in m.tool_calls
+            ]
+        else:
+            role = "user"
+            blocks = [{"type": "text", "text": m.content}] if m.content else []
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    if out and out[0]["role"] != "user":
+        out.insert(0, {"role": "user", "content": [{"type": "text", "text": "(continued)"}]})
+    return out
+
+
+def build_params(request: ModelRequest) -> dict[str, Any]:
+    spec = request.model
+    params: dict[str, Any] = {
+        "model": spec.model_id,
+        "messages": to_anthropic_messages(request.messages),
+        "max_tokens": request.max_tokens or spec.max_output_tokens or DEFAULT_MAX_TOKENS,
+        "stream": True,
+        "timeout": request.timeout,
+    }
+    if request.system:
+        params["system"] = request.system
+    if request.tools:
+        params["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.parameters}
+            for t in request.tools
+        ]
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.top_p is not None:
+        params["top_p"] = request.top_p
+    return params
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ProviderChunk, None]:
+        client = get_client(request.model)
+        try:
+            response = await client.messages.create(**build_params(request))
+        except Exception as exc:
+            raise map_error(exc) from exc
+        blocks: dict[int, dict[str, Any]] = {}
+        input_tokens = cache_read = cache_creation = output_tokens = 0
+        stop_reason: str | None = None
+        try:
+            async for event in response:
+                kind = event.type
+                if kind == "message_start":
+                    u = event.message.usage
+                    input_tokens = int(u.input_tokens or 0)
+                    cache_read = int(getattr(u, "cache_read_input_tokens", 0) or 0)
+                    cache_creation = int(getattr(u, "cache_creation_input_tokens", 0) or 0)
+                    output_tokens = int(u.output_tokens or 0)
+                elif kind == "content_block_start":
+                    block = event.content_block
+                    if block.type == "tool_use":
+                        blocks[event.index] = {"id": block.id, "name": block.name, "json": []}
+                elif kind == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta":
+                        if delta.text:
+                            yield TextDelta(delta.text)
+                    elif delta.type == "thinking_delta":
+                        if delta.thinking:
+                            yield ThinkingDelta(delta.thinking)
+                    elif delta.type == "input_json_delta":
+                        slot = blocks.get(event.index)
+                        if slot is None:
+                            raise ProviderError("anthropic: input_json_delta outside tool_use")
+                        slot["json"].append(delta.partial_json or "")
+                elif kind == "content_block_stop":
+                    slot = blocks.pop(event.index, None)
+                    if slot is not None:
+                        yield ToolCall(
+                            id=slot["id"],
+                            name=slot["name"],
+                            arguments=parse_tool_arguments("".join(slot["json"])),
+                        )
+                elif kind == "message_delta":
+                    if event.delta.stop_reason:
+                        stop_reason = event.delta.stop_reason
+                    u = event.usage
+                    if u is not None:
+                        output_tokens = int(u.output_tokens or output_tokens)
+                        if getattr(u, "input_tokens", None):
+                            input_tokens = int(u.input_tokens)
+                        if getattr(u, "cache_read_input_tokens", None):
+                            cache_read = int(u.cache_read_input_tokens)
+                        if getattr(u, "cache_creation_input_tokens", None):
+                            cache_creation = int(u.cache_creation_input_tokens)
+        except Exception as exc:
+            raise map_error(exc) from exc
+        finally:
+            await response.close()
+        # Normalise to OpenAI semantics: prompt_tokens includes cache reads / writes.
+        yield Usage(
+            prompt_tokens=input_tokens + cache_read + cache_creation,
+            completion_tokens=output_tokens,
+            cached_tokens=cache_read,
+            cache_creation_tokens=cache_creation,
+        )
+        yield Finish(stop_reason or "end_turn")
+
+
+async def check_credentials(spec: ModelSpec) -> tuple[bool, str | None]:
+    try:
+        client = get_client(spec)
+        await client.with_options(timeout=15.0).models.list(limit=1)
+    except ProviderError as exc:
+        return False, exc.message
+    except Exception as exc:
+        return False, map_error(exc).message
+    return True, None

@@ -1,0 +1,167 @@
+"""Offline deterministic model ("echo") for development, demos and tests.
+
+The reply proves the model received the history: ``Turn N.`` (number of user turns),
+``Earlier you said: "…".`` (previous user message, if any), then ``You said: "…"``.
+When ``calculator`` is offered and the last user message contains an arithmetic
+expression, the first round calls it (no text before the call); likewise
+``current_time`` when the message mentions time/clock/date (timezone: an IANA name
+found in the message, else UTC). Once tool results are back it answers from them.
+
+Streams word by word, sleeping ``PROMPTRAILS_LOCAL_MODEL_DELAY`` seconds per word
+(default 0.02).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncGenerator
+from zoneinfo import available_timezones
+
+from ..context_window import estimate_tokens, message_tokens
+from ..types import (
+    Finish,
+    Message,
+    ModelRequest,
+    ProviderChunk,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
+
+DEFAULT_DELAY = 0.02
+_EXPRESSION = re.compile(r"[-+(]*\d[\d.\s()+\-*/%]*")
+_TIME_WORDS = re.compile(r"\b(time|clock|date|day|hour)\b", re.IGNORECASE)
+_ZONE = re.compile(r"\b[A-Z][A-Za-z_]+(?:/[A-Za-z_\-]+)+\b|\bUTC\b")
+
+
+def _delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get("PROMPTRAILS_LOCAL_MODEL_DELAY", DEFAULT_DELAY)))
+    except ValueError:
+        return DEFAULT_DELAY
+
+
+def find_expression(text: str) -> str | None:
+    """Longest substring that looks like arithmetic with at least one operator."""
+    best: str | None = None
+    for match in _EXPRESSION.finditer(text):
+        candidate = match.group(0).strip().rstrip(".")
+        # Trim unbalanced trailing/leading parens and dangling operators.
+        while candidate and candidate[-1] in "+-*/%(":
+            candidate = candidate[:-1].rstrip()
+        while candidate.count(")") > candidate.count("(") and candidate.endswith(")"):
+            candidate = candidate[:-1]
+        if not re.search(r"\d\s*(\*\*|//|[-+*/%])\s*[-+(]*\d", candidate):
+            continue
+        if candidate.count("(") != candidate.count(")"):
+            continue
+        if best is None or len(candidate) > len(best):
+            best = candidate
+    return best
+
+
+def find_timezone(text: str) -> str:
+    zones = available_timezones()
+    for match in _ZONE.finditer(text):
+        if match.group(0) in zones:
+            return match.group(0)
+    return "UTC"
+
+
+def _quote(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plan_reply(request: ModelRequest) -> tuple[list[ToolCall], str]:
+    """Deterministically decide tool calls (first round) or the reply text."""
+    messages = request.messages
+    user_indexes = [i for i, m in enumerate(messages) if m.role == "user"]
+    turn = len(user_indexes)
+    last_user = messages[user_indexes[-1]].content if user_indexes else ""
+    after_user = messages[user_indexes[-1] + 1 :] if user_indexes else messages
+    tool_results = [m for m in after_user if m.role == "tool"]
+    tool_names = {t.name for t in request.tools}
+
+    prefix = f"Turn {turn}."
+    if len(user_indexes) >= 2:
+        prefix += f' Earlier you said: "{_quote(messages[user_indexes[-2]].content)}".'
+
+    if tool_results:
+        calls = {c.id: c for m in after_user if m.role == "assistant" for c in m.tool_calls}
+        sentences = []
+        for result in tool_results:
+            call = calls.get(result.tool_call_id or "")
+            name = result.name or (call.name if call else "tool")
+            args = call.arguments if call else {}
+            failed = result.content.startswith("Error")
+            if failed:
+                sentences.append(f"The {name} tool failed: {result.content}")
+            elif name == "calculator":
+                sentences.append(
+                    f"The calculator says {args.get('expression', '?')} = {result.content}."
+                )
+            elif name == "current_time":
+                zone = args.get("timezone") or "UTC"
+                sentences.append(f"The current time in {zone} is {result.content}.")
+            else:
+                sentences.append(f"The {name} tool returned: {result.content}")
+        return [], f"{prefix} " + " ".join(sentences)
+
+    calls_out: list[ToolCall] = []
+    if "calculator" in tool_names:
+        expression = find_expression(last_user)
+        if expression:
+            calls_out.append(
+                ToolCall(
+                    id=f"call_local_{turn}_{len(calls_out)}",
+                    name="calculator",
+                    arguments={"expression": expression},
+                )
+            )
+    if "current_time" in tool_names and _TIME_WORDS.search(last_user):
+        calls_out.append(
+            ToolCall(
+                id=f"call_local_{turn}_{len(calls_out)}",
+                name="current_time",
+                arguments={"timezone": find_timezone(last_user)},
+            )
+        )
+    if calls_out:
+        return calls_out, ""
+    return [], f'{prefix} You said: "{_quote(last_user)}"'
+
+
+def _prompt_tokens(request: ModelRequest) -> int:
+    return estimate_tokens(request.system) + sum(message_tokens(m) for m in request.messages)
+
+
+def _words(text: str) -> list[str]:
+    parts = re.findall(r"\S+\s*", text)
+    return parts or ([text] if text else [])
+
+
+class LocalProvider:
+    name = "local"
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ProviderChunk, None]:
+        delay = _delay()
+        calls, text = plan_reply(request)
+        if request.max_tokens is not None and text:
+            words = _words(text)[: max(1, request.max_tokens)]
+            text = "".join(words)
+        completion = 0
+        for call in calls:
+            if delay:
+                await asyncio.sleep(delay)
+            completion += message_tokens(Message(role="assistant", content="", tool_calls=(call,)))
+            yield call
+        for word in _words(text):
+            if delay:
+                await asyncio.sleep(delay)
+            yield TextDelta(word)
+        completion += estimate_tokens(text)
+        yield Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion)
+        yield Finish("tool_calls" if calls else "stop")
