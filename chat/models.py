@@ -1,0 +1,86 @@
+"""Chat sessions, their messages and feedback."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from agents.models import Agent
+from executions.models import Execution
+from promptrails.ids import KsuidField
+from promptrails.models import Workspace
+
+
+class Session(models.Model):
+    id = KsuidField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sessions")
+    agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="sessions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                             blank=True, related_name="chat_sessions")
+    title = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    # The turn lock: the execution holding the session, until its lease runs out.
+    turn_execution_id = models.CharField(max_length=27, null=True, blank=True)
+    turn_lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-updated_at"], name="session_ws_updated"),
+            models.Index(fields=["workspace", "agent"], name="session_ws_agent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.id
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+        SYSTEM = "system", "System"
+        TOOL = "tool", "Tool"
+
+    id = KsuidField(primary_key=True)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    tool_calls = models.JSONField(null=True, blank=True)
+    tool_results = models.JSONField(null=True, blank=True)
+    model = models.CharField(max_length=200, blank=True, default="")
+    token_count = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.FloatField(default=0)
+    execution = models.ForeignKey(Execution, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="messages")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "id"]
+        indexes = [models.Index(fields=["session", "id"], name="message_session_id")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"
+
+
+class Feedback(models.Model):
+    id = KsuidField(primary_key=True)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="feedback")
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="feedback")
+    value = models.SmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "execution"], name="uniq_feedback"),
+        ]
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"{self.value:+d} on {self.execution_id}"

@@ -1,0 +1,47 @@
+"""GET /healthz: database and channel layer health."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+
+def _db_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True
+    except Exception:  # noqa: BLE001 - health reports, never raises
+        return False
+    finally:
+        connection.close()
+
+
+async def _layer_ok() -> bool:
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    try:
+        channel = await asyncio.wait_for(layer.new_channel(), 2)
+        await asyncio.wait_for(layer.send(channel, {"type": "health.ping"}), 2)
+        message = await asyncio.wait_for(layer.receive(channel), 2)
+        return bool(message.get("type") == "health.ping")
+    except Exception:  # noqa: BLE001
+        return False
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    db_ok = await sync_to_async(_db_ok, thread_sensitive=False)()
+    layer_ok = await _layer_ok()
+    healthy = db_ok and layer_ok
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable",
+         "database": "ok" if db_ok else "down",
+         "channel_layer": "ok" if layer_ok else "down"},
+        status=200 if healthy else 503,
+    )

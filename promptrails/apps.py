@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PromptrailsConfig(AppConfig):
+    name = "promptrails"
+    verbose_name = "Tenancy"

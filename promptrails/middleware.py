@@ -1,0 +1,115 @@
+"""Sync-and-async middleware (nothing here forces the streaming routes onto a thread)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponseBase
+
+from promptrails.api.errors import error_response
+
+logger = logging.getLogger("promptrails.api")
+
+
+def _too_large() -> HttpResponseBase:
+    return error_response(
+        "payload_too_large",
+        f"The request body exceeds {settings.MAX_REQUEST_BYTES} bytes.",
+        413,
+        {"max_bytes": settings.MAX_REQUEST_BYTES},
+    )
+
+
+def _declared_too_large(request: HttpRequest) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return length > settings.MAX_REQUEST_BYTES
+
+
+class _Both:
+    """Base for middleware that runs natively in sync and async stacks."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        early = self.before(request)
+        if early is not None:
+            return early
+        return self.after(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        early = self.before(request)
+        if early is not None:
+            return early
+        response = await self.get_response(request)  # type: ignore[misc]
+        return self.after(request, response)
+
+    def before(self, request: HttpRequest) -> HttpResponseBase | None:
+        return None
+
+    def after(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        return response
+
+
+class RequestSizeLimitMiddleware(_Both):
+    """413 from the declared Content-Length, before the body is read."""
+
+    def before(self, request: HttpRequest) -> HttpResponseBase | None:
+        if request.path.startswith("/api/") and _declared_too_large(request):
+            return _too_large()
+        return None
+
+
+class ApiErrorMiddleware(_Both):
+    """Under /api/: Django's own HTML 404/405/500 responses become the JSON error envelope."""
+
+    def after(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if not request.path.startswith("/api/") or request.path.startswith("/api/docs"):
+            return response
+        content_type = response.get("Content-Type", "")
+        if response.status_code < 400 or "json" in content_type:
+            return response
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+                403: "forbidden", 400: "validation_error"}.get(response.status_code)
+        if code is None and response.status_code >= 500:
+            return error_response("internal_error", "An internal error occurred.", 500)
+        if code is None:
+            return response
+        converted = error_response(code, _message(response, code), response.status_code)
+        if response.has_header("Allow"):
+            converted["Allow"] = response["Allow"]
+        return converted
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
+        if not request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return _too_large()
+        logger.exception("Unhandled error on %s", request.path, exc_info=exception)
+        return error_response("internal_error", "An internal error occurred.", 500)
+
+
+def _message(response: HttpResponseBase, code: str) -> str:
+    return {
+        "not_found": "Not found.",
+        "method_not_allowed": "Method not allowed.",
+        "payload_too_large": "The request body is too large.",
+        "forbidden": "Forbidden.",
+        "validation_error": "Bad request.",
+    }[code]

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from promptrails.api.errors import api_not_found
+from promptrails.api.health import healthz
+
+handler404 = "promptrails.api.errors.handler404"
+handler500 = "promptrails.api.errors.handler500"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
+    path("api/v1/", include("agents.urls")),
+    path("api/v1/", include("executions.urls")),
+    path("api/v1/", include("chat.urls")),
+    re_path(r"^api/.*$", api_not_found),
+    path("", include("chat.page_urls")),
+]
