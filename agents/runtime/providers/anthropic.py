@@ -41,17 +41,27 @@ def get_client(spec: ModelSpec) -> anthropic.AsyncAnthropic:
     return client
 
 
+def _status_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return str(exc.message)
+
+
 def map_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, anthropic.APITimeoutError | httpx.TimeoutException):
         return ProviderError("anthropic: request timed out", retryable=True)
     if isinstance(exc, anthropic.APIConnectionError | httpx.TransportError):
-        return ProviderError(f"anthropic: connection error: {exc}", retryable=True)
+        detail = str(exc) or type(exc).__name__
+        return ProviderError(f"anthropic: connection error: {detail}", retryable=True)
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         return ProviderError(
-            f"anthropic: HTTP {status}: {exc.message}",
+            f"anthropic: HTTP {status}: {_status_message(exc)}",
             status_code=status,
             retryable=is_retryable_status(status),
             retry_after=parse_retry_after(exc.response.headers),
@@ -175,7 +185,8 @@ class AnthropicProvider:
                         stop_reason = event.delta.stop_reason
                     u = event.usage
                     if u is not None:
-                        output_tokens = int(u.output_tokens or output_tokens)
+                        if u.output_tokens is not None:
+                            output_tokens = int(u.output_tokens)
                         if getattr(u, "input_tokens", None):
                             input_tokens = int(u.input_tokens)
                         if getattr(u, "cache_read_input_tokens", None):

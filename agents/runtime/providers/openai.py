@@ -40,6 +40,15 @@ def get_client(spec: ModelSpec) -> openai.AsyncOpenAI:
     return client
 
 
+def _status_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return str(exc.message)
+
+
 def map_error(exc: BaseException) -> ProviderError:
     """Translate SDK / transport exceptions to :class:`ProviderError`."""
     if isinstance(exc, ProviderError):
@@ -47,11 +56,12 @@ def map_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
         return ProviderError("openai: request timed out", retryable=True)
     if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        return ProviderError(f"openai: connection error: {exc}", retryable=True)
+        detail = str(exc) or type(exc).__name__
+        return ProviderError(f"openai: connection error: {detail}", retryable=True)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         return ProviderError(
-            f"openai: HTTP {status}: {exc.message}",
+            f"openai: HTTP {status}: {_status_message(exc)}",
             status_code=status,
             retryable=is_retryable_status(status),
             retry_after=parse_retry_after(exc.response.headers),

@@ -1,0 +1,54 @@
+"""Pytest fixtures for the fake provider servers.
+
+Import them into a conftest::
+
+    from tests.fakes.fixtures import fake_anthropic, fake_openai  # noqa: F401
+
+Each fixture yields a process-wide server (started lazily on a free port, stopped at
+exit) after resetting its reply queue, recorded requests, default reply and api_key.
+Safe under pytest-xdist (each worker process has its own servers).
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from .anthropic_server import FakeAnthropicServer
+from .openai_server import FakeOpenAIServer
+from .server import FakeServer
+
+_servers: dict[str, FakeServer] = {}
+_lock = threading.Lock()
+
+
+def _get(kind: str) -> FakeServer:
+    with _lock:
+        server = _servers.get(kind)
+        if server is None:
+            server = FakeOpenAIServer() if kind == "openai" else FakeAnthropicServer()
+            server.start()
+            _servers[kind] = server
+            atexit.register(server.stop)
+        return server
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    server = _get("openai")
+    assert isinstance(server, FakeOpenAIServer)
+    server.reset()
+    yield server
+    server.reset()
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropicServer]:
+    server = _get("anthropic")
+    assert isinstance(server, FakeAnthropicServer)
+    server.reset()
+    yield server
+    server.reset()
