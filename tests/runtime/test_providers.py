@@ -1,0 +1,308 @@
+"""Providers through the official SDKs against the fake servers (real wire formats)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents.runtime.providers import check_credentials, get_provider
+from agents.runtime.types import (
+    Finish,
+    Message,
+    ModelRequest,
+    ModelSpec,
+    ProviderError,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from tests.fakes import FakeReply, FakeToolCall
+
+from .helpers import anthropic_spec, collect, openai_spec
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _texts(chunks):
+    return "".join(c.text for c in chunks if isinstance(c, TextDelta))
+
+
+# --- recorded fixtures, served byte-exactly ------------------------------------------
+
+
+@pytest.mark.parametrize("piece", [1, 17, 4096])
+async def test_openai_recorded_tool_call_fixture(fake_openai, piece):
+    raw = (FIXTURES / "openai_chat_tool_call.sse").read_bytes()
+    fake_openai.enqueue(FakeReply(raw=raw, raw_piece_size=piece))
+    chunks = await collect(openai_spec(fake_openai))
+    assert chunks == [
+        ToolCall(
+            id="call_2NCpRQ3wEuK4kOH1budBUmZv",
+            name="get_weather",
+            arguments={"city": "New York City"},
+        ),
+        Usage(prompt_tokens=44, completion_tokens=16, cached_tokens=0, reasoning_tokens=0),
+        Finish("tool_calls"),
+    ]
+
+
+async def test_anthropic_recorded_text_fixture(fake_anthropic):
+    raw = (FIXTURES / "anthropic_messages_text.sse").read_bytes()
+    fake_anthropic.enqueue(FakeReply(raw=raw, raw_piece_size=5))
+    chunks = await collect(anthropic_spec(fake_anthropic))
+    assert chunks == [
+        TextDelta("Hello"),
+        TextDelta(" there"),
+        TextDelta("!"),
+        Usage(prompt_tokens=11, completion_tokens=6),
+        Finish("end_turn"),
+    ]
+
+
+async def test_anthropic_recorded_tool_use_fixture(fake_anthropic):
+    raw = (FIXTURES / "anthropic_messages_tool_use.sse").read_bytes()
+    fake_anthropic.enqueue(FakeReply(raw=raw))
+    chunks = await collect(anthropic_spec(fake_anthropic))
+    assert _texts(chunks) == "I'll check the current weather in Paris for you."
+    calls = [c for c in chunks if isinstance(c, ToolCall)]
+    assert calls == [
+        ToolCall(
+            id="toolu_01NRLabsLyVHZPKxbKvkfSMn", name="get_weather", arguments={"location": "Paris"}
+        )
+    ]
+    usage = next(c for c in chunks if isinstance(c, Usage))
+    assert usage == Usage(
+        prompt_tokens=377, completion_tokens=65, cached_tokens=0, cache_creation_tokens=0
+    )
+    assert chunks[-1] == Finish("tool_use")
+
+
+# --- generated streams ----------------------------------------------------------------
+
+
+async def test_openai_plain_reply_and_request_shape(fake_openai):
+    chunks = await collect(openai_spec(fake_openai), "hello world", temperature=0.2, max_tokens=50)
+    assert _texts(chunks) == "You said: hello world"
+    assert len([c for c in chunks if isinstance(c, TextDelta)]) == 4
+    assert chunks[-1] == Finish("stop")
+    body = fake_openai.chat_requests()[-1].json
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert body["temperature"] == 0.2
+    assert body["max_tokens"] == 50  # compatible server (base_url set) → max_tokens
+    assert fake_openai.chat_requests()[-1].headers["authorization"] == "Bearer sk-test"
+
+
+async def test_anthropic_plain_reply_and_request_shape(fake_anthropic):
+    spec = anthropic_spec(fake_anthropic, max_output_tokens=321)
+    chunks = await collect(spec, "hello world")
+    assert _texts(chunks) == "You said: hello world"
+    assert chunks[-1] == Finish("end_turn")
+    body = fake_anthropic.chat_requests()[-1].json
+    assert body["system"] == "You are terse."
+    assert body["max_tokens"] == 321
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "hello world"}]}
+    ]
+
+
+async def test_openai_thinking_tool_calls_and_cached_usage(fake_openai):
+    fake_openai.enqueue(
+        FakeReply(
+            thinking="Let me compute.",
+            text="Sure.",
+            tool_calls=[
+                FakeToolCall("calculator", {"expression": "12*(3+4)"}, id="call_a"),
+                FakeToolCall("current_time", {"timezone": "Europe/Paris"}, id="call_b"),
+            ],
+            prompt_tokens=100,
+            completion_tokens=20,
+            cached_tokens=60,
+            reasoning_tokens=7,
+        )
+    )
+    chunks = await collect(openai_spec(fake_openai))
+    assert "".join(c.text for c in chunks if isinstance(c, ThinkingDelta)) == "Let me compute."
+    assert _texts(chunks) == "Sure."
+    assert [c for c in chunks if isinstance(c, ToolCall)] == [
+        ToolCall("call_a", "calculator", {"expression": "12*(3+4)"}),
+        ToolCall("call_b", "current_time", {"timezone": "Europe/Paris"}),
+    ]
+    assert Usage(100, 20, cached_tokens=60, reasoning_tokens=7) in chunks
+    assert chunks[-1] == Finish("tool_calls")
+
+
+async def test_anthropic_thinking_tool_use_and_cache_usage(fake_anthropic):
+    fake_anthropic.enqueue(
+        FakeReply(
+            thinking="Let me compute.",
+            text="Sure.",
+            tool_calls=[FakeToolCall("calculator", {"expression": "2**10"}, id="toolu_1")],
+            prompt_tokens=10,
+            completion_tokens=30,
+            cached_tokens=500,
+            cache_creation_tokens=40,
+        )
+    )
+    chunks = await collect(anthropic_spec(fake_anthropic))
+    assert "".join(c.text for c in chunks if isinstance(c, ThinkingDelta)) == "Let me compute."
+    assert _texts(chunks) == "Sure."
+    assert ToolCall("toolu_1", "calculator", {"expression": "2**10"}) in chunks
+    # prompt_tokens normalised to include cache reads and writes
+    assert Usage(550, 30, cached_tokens=500, cache_creation_tokens=40) in chunks
+    assert chunks[-1] == Finish("tool_use")
+
+
+def _history() -> tuple[Message, ...]:
+    call = ToolCall("call_1", "calculator", {"expression": "1+1"})
+    return (
+        Message("user", "what is 1+1?"),
+        Message("assistant", "Let me check.", tool_calls=(call,)),
+        Message("tool", "2", tool_call_id="call_1", name="calculator"),
+        Message("assistant", "It is 2."),
+        Message("user", "thanks"),
+        Message("user", "and again?"),
+    )
+
+
+async def _drain(spec: ModelSpec, messages: tuple[Message, ...]) -> None:
+    tools = (ToolSpec("calculator", "calc", {"type": "object", "properties": {}}),)
+    request = ModelRequest(model=spec, system="sys", messages=messages, tools=tools)
+    async for _ in get_provider(spec.provider).stream(request):
+        pass
+
+
+async def test_openai_history_mapping(fake_openai):
+    await _drain(openai_spec(fake_openai), _history())
+    body = fake_openai.chat_requests()[-1].json
+    assert body["tools"][0]["type"] == "function"
+    assert body["tools"][0]["function"]["name"] == "calculator"
+    msgs = body["messages"]
+    assert msgs[2]["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "calculator", "arguments": '{"expression": "1+1"}'},
+        }
+    ]
+    assert msgs[3] == {"role": "tool", "tool_call_id": "call_1", "content": "2"}
+    assert [m["role"] for m in msgs] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+        "user",
+    ]
+
+
+async def test_anthropic_history_mapping(fake_anthropic):
+    await _drain(anthropic_spec(fake_anthropic), _history())
+    body = fake_anthropic.chat_requests()[-1].json
+    assert body["tools"] == [
+        {
+            "name": "calculator",
+            "description": "calc",
+            "input_schema": {"type": "object", "properties": {}},
+        }
+    ]
+    msgs = body["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant", "user"]
+    assert msgs[1]["content"] == [
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "call_1", "name": "calculator", "input": {"expression": "1+1"}},
+    ]
+    assert msgs[2]["content"] == [{"type": "tool_result", "tool_use_id": "call_1", "content": "2"}]
+    # consecutive user messages merged
+    assert [b["text"] for b in msgs[4]["content"]] == ["thanks", "and again?"]
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["openai", "anthropic"])
+@pytest.mark.parametrize(
+    ("fault", "retryable", "status"),
+    [
+        ("http_500", True, 500),
+        ("http_429", True, 429),
+        ("http_400", False, 400),
+        ("http_401", False, 401),
+    ],
+)
+async def test_http_errors_are_mapped(which, fault, retryable, status, fake_openai, fake_anthropic):
+    server = fake_openai if which == "openai" else fake_anthropic
+    spec = openai_spec(server) if which == "openai" else anthropic_spec(server)
+    server.enqueue(FakeReply(fault=fault, retry_after=3))
+    with pytest.raises(ProviderError) as info:
+        await collect(spec)
+    assert info.value.status_code == status
+    assert info.value.retryable is retryable
+    assert info.value.retry_after == (3.0 if status == 429 else None)
+
+
+@pytest.mark.parametrize("which", ["openai", "anthropic"])
+@pytest.mark.parametrize("fault", ["malformed_chunk", "reset"])
+async def test_mid_stream_faults_become_provider_errors(which, fault, fake_openai, fake_anthropic):
+    server = fake_openai if which == "openai" else fake_anthropic
+    spec = openai_spec(server) if which == "openai" else anthropic_spec(server)
+    server.enqueue(FakeReply(text="one two three", fault=fault, fault_after=2))
+    seen = []
+    with pytest.raises(ProviderError) as info:
+        async for chunk in get_provider(spec.provider).stream(
+            ModelRequest(model=spec, system="", messages=(Message("user", "x"),))
+        ):
+            seen.append(chunk)
+    assert _texts(seen) == "one two"
+    assert ("malformed" in info.value.message) == (fault == "malformed_chunk")
+
+
+async def test_openai_timeout_before_first_byte(fake_openai):
+    fake_openai.enqueue(FakeReply(fault="stall", fault_after=0, stall_seconds=5))
+    with pytest.raises(ProviderError) as info:
+        await collect(openai_spec(fake_openai), timeout=0.3)
+    assert info.value.retryable and "timed out" in info.value.message
+
+
+async def test_connection_refused_is_retryable():
+    spec = ModelSpec("openai", "gpt-4o", api_key="k", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ProviderError) as info:
+        await collect(spec, timeout=2)
+    assert info.value.retryable
+
+
+async def test_invalid_tool_arguments_are_marked(fake_openai):
+    raw = (FIXTURES / "openai_chat_tool_call.sse").read_bytes().replace(b'" City', b'" Ci\\\\ty')
+    raw = raw.replace(b'"\\"}"', b'"\\""')  # drop the closing brace
+    fake_openai.enqueue(FakeReply(raw=raw))
+    chunks = await collect(openai_spec(fake_openai))
+    call = next(c for c in chunks if isinstance(c, ToolCall))
+    assert "__invalid_json__" in call.arguments
+
+
+# --- credentials -----------------------------------------------------------------------
+
+
+async def test_check_credentials(fake_openai, fake_anthropic):
+    fake_openai.api_key = "sk-test"
+    fake_anthropic.api_key = "sk-ant-test"
+    assert await check_credentials(openai_spec(fake_openai)) == (True, None)
+    assert await check_credentials(anthropic_spec(fake_anthropic)) == (True, None)
+    assert await check_credentials(ModelSpec("local", "echo")) == (True, None)
+    bad = ModelSpec("openai", "gpt-4o", api_key="wrong", base_url=fake_openai.base_url)
+    ok, error = await check_credentials(bad)
+    assert not ok and "401" in (error or "")
+    bad = ModelSpec("anthropic", "c", api_key="wrong", base_url=fake_anthropic.base_url)
+    ok, error = await check_credentials(bad)
+    assert not ok and "401" in (error or "")
+    assert fake_openai.requests[0].path == "/v1/models"
+
+
+def test_get_provider_unknown():
+    with pytest.raises(ValueError, match="unknown provider"):
+        get_provider("nope")
