@@ -1,0 +1,189 @@
+"""The bridge the chat/executions runner calls: an agent version resolved into plain values.
+
+Pure reads, synchronous, a handful of queries. Errors are 400 ``validation_error``s.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from agents.models import Agent, AgentVersion, LLMModel, PromptVersion
+from agents.runtime.types import ModelSpec, RunBudget
+from agents.selectors import credential_for_provider, llm_model_resolve
+from agents.services import credential_secret
+from agents.templating import render_template
+from promptrails.api.errors import ApiError, validation_error
+from promptrails.models import Workspace
+from promptrails.tenancy import scoped
+
+
+@dataclass(frozen=True)
+class PreparedAgent:
+    agent_id: str
+    agent_name: str
+    version_id: str
+    model: ModelSpec
+    fallback: ModelSpec | None
+    system_template: str
+    user_template: str
+    tools: tuple[str, ...]  # built-in tool names attached (active ones)
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    budget: RunBudget
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return validation_error({field: [message]}, message=message)
+
+
+def _version(agent: Agent, version_id: str | None) -> AgentVersion:
+    qs = AgentVersion.objects.filter(agent=agent).prefetch_related("tool_links__tool")
+    if version_id:
+        version = qs.filter(pk=version_id).first()
+        if version is None:
+            raise _invalid("version_id", f"Agent {agent.name!r} has no version {version_id!r}.")
+        return version
+    version = qs.filter(is_current=True).first()
+    if version is None:
+        raise _invalid("agent_id", f"Agent {agent.name!r} has no current version.")
+    return version
+
+
+def _prompt_version(workspace: Workspace, version: AgentVersion) -> PromptVersion:
+    config = version.config or {}
+    if config.get("type", "agent") != "agent":
+        raise _invalid("config.type", "Only agents of type 'agent' can run on this server.")
+    prompt_id = config.get("prompt_id")
+    prompt_version = (
+        scoped(PromptVersion.objects.all(), workspace, "prompt__workspace")
+        .filter(prompt_id=prompt_id, is_current=True)
+        .first()
+    )
+    if prompt_version is None:
+        raise _invalid("config.prompt_id",
+                       f"The prompt {prompt_id!r} of this agent version is missing or has no "
+                       "current version.")
+    return prompt_version
+
+
+def _model_spec(*, workspace: Workspace, model: LLMModel) -> ModelSpec:
+    api_key: str | None = None
+    base_url: str | None = None
+    if model.provider != "local":
+        credential = credential_for_provider(workspace=workspace, provider=model.provider)
+        if credential is not None:
+            key, cred_base_url = credential_secret(credential=credential)
+            api_key = key or None
+            base_url = cred_base_url
+    if model.base_url:
+        base_url = model.base_url
+    if model.provider == "openai" and model.base_url and api_key is None \
+            and not os.environ.get("OPENAI_API_KEY"):
+        api_key = "not-needed"  # local OpenAI-compatible servers (Ollama…) take no key
+    return ModelSpec(
+        provider=model.provider,
+        model_id=model.model_id,
+        api_key=api_key,
+        base_url=base_url,
+        input_price=model.input_price,
+        output_price=model.output_price,
+        cached_input_price=model.cached_input_price,
+        context_window=model.max_tokens,
+        max_output_tokens=model.max_output_tokens,
+        supports_tools=model.supports_tools,
+    )
+
+
+def _resolve(ref: Any, field: str) -> LLMModel:
+    if not isinstance(ref, str) or not ref:
+        raise _invalid(field, "The agent version has no model (model_config.model_id).")
+    model = llm_model_resolve(ref=ref)
+    if model is None:
+        raise _invalid(field, f"Unknown model {ref!r}.")
+    if not model.is_active:
+        raise _invalid(field, f"Model {model.model_id!r} is not active.")
+    return model
+
+
+def _budget(raw: dict[str, Any]) -> RunBudget:
+    defaults = RunBudget()
+    max_tool_calls = raw.get("max_tool_calls")
+    return RunBudget(
+        max_tool_calls=max_tool_calls if isinstance(max_tool_calls, int)
+        else defaults.max_tool_calls,
+        max_total_tokens=raw.get("max_total_tokens"),
+        max_cost=raw.get("max_cost"),
+    )
+
+
+def prepare_agent(*, workspace: Workspace, agent: Agent,
+                  version_id: str | None = None) -> PreparedAgent:
+    """Resolve the agent's current (or given) version into what the runner needs."""
+    if agent.workspace_id != workspace.pk:
+        raise _invalid("agent_id", "The agent is not in this workspace.")
+    version = _version(agent, version_id)
+    prompt_version = _prompt_version(workspace, version)
+    model_config = version.model_config or {}
+    model = _resolve(model_config.get("model_id"), "model_config.model_id")
+    fallback_ref = model_config.get("fallback_model_id")
+    fallback = (
+        _model_spec(workspace=workspace,
+                    model=_resolve(fallback_ref, "model_config.fallback_model_id"))
+        if fallback_ref else None
+    )
+    tools = tuple(
+        link.tool.name
+        for link in sorted(version.tool_links.all(), key=lambda x: (x.sort_order, x.pk))
+        if link.tool.is_active and link.tool.type == "builtin"
+    )
+    return PreparedAgent(
+        agent_id=agent.pk,
+        agent_name=agent.name,
+        version_id=version.pk,
+        model=_model_spec(workspace=workspace, model=model),
+        fallback=fallback,
+        system_template=prompt_version.system_prompt,
+        user_template=prompt_version.user_prompt,
+        tools=tools,
+        temperature=model_config.get("temperature"),
+        top_p=model_config.get("top_p"),
+        max_tokens=model_config.get("max_tokens"),
+        budget=_budget(version.run_budget or {}),
+    )
+
+
+def _render(system_template: str, user_template: str,
+            variables: dict[str, Any]) -> tuple[str, str]:
+    system = render_template(system_template, variables, field="system_prompt")
+    if user_template.strip():
+        user = render_template(user_template, variables, field="user_prompt")
+    else:
+        message = variables.get("message", "")
+        user = message if isinstance(message, str) else str(message)
+    return system, user
+
+
+def render_prompts(prepared: PreparedAgent, *, variables: dict[str, Any]) -> tuple[str, str]:
+    """(system, user) rendered in the sandbox; an empty user template means the message."""
+    return _render(prepared.system_template, prepared.user_template, variables)
+
+
+def preview_prompts(*, workspace: Workspace, agent: Agent, variables: dict[str, Any],
+                    version_id: str | None = None) -> dict[str, Any]:
+    """The rendered prompts of the agent's current (or given) version; no model call."""
+    version = _version(agent, version_id)
+    prompt_version = _prompt_version(workspace, version)
+    system, user = _render(prompt_version.system_prompt, prompt_version.user_prompt, variables)
+    return {
+        "agent_id": agent.pk,
+        "version_id": version.pk,
+        "prompt_id": prompt_version.prompt_id,
+        "prompt_version_id": prompt_version.pk,
+        "model_id": (version.model_config or {}).get("model_id"),
+        "system_prompt": system,
+        "user_prompt": user,
+        "input": variables,
+    }
