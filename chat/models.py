@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 
 from agents.models import Agent
@@ -16,8 +15,8 @@ class Session(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sessions")
     agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="sessions")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                             blank=True, related_name="chat_sessions")
+    # The API's user_id: an id of the caller's choosing (the chat page uses the username).
+    user_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
     title = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,3 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from executions import views
+
+urlpatterns = [
+    path("executions", views.ExecutionListView.as_view()),
+    path("executions/approval-inbox", views.ApprovalInboxView.as_view()),
+    path("executions/<str:execution_id>", views.ExecutionDetailView.as_view()),
+    path("executions/<str:execution_id>/tree", views.ExecutionTreeView.as_view()),
+    path("executions/<str:execution_id>/cancel", views.ExecutionCancelView.as_view()),
+    path("executions/<str:execution_id>/stream", views.execution_stream),
+    path("executions/<str:execution_id>/approve", views.ExecutionDecisionView.as_view()),
+    path("executions/<str:execution_id>/deny", views.ExecutionDecisionView.as_view()),
+    path("agents/<str:agent_id>/execute", views.agent_execute),
+]

@@ -1,0 +1,108 @@
+"""Chat reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+
+from agents.runtime.types import Message as RuntimeMessage
+from chat.models import Message, Session
+from promptrails.api.errors import NotFound, validation_error
+from promptrails.models import Workspace
+from promptrails.tenancy import scoped
+
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+ORDERINGS = {"updated_at", "-updated_at", "created_at", "-created_at", "title", "-title"}
+HISTORY_BATCH = 50
+
+
+def session_get(*, workspace: Workspace, session_id: str) -> Session:
+    session = scoped(Session.objects.all(), workspace).filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("Chat session not found.")
+    return session
+
+
+def _metadata_filter(qs: QuerySet[Session], key: str, value: str, n: int) -> QuerySet[Session]:
+    if not METADATA_KEY.match(key):
+        raise validation_error({f"metadata.{key}": ["Unsupported metadata key."]})
+    candidates: list[Any] = [value]
+    try:
+        parsed = json.loads(value)
+        if isinstance(parsed, int | float | bool) and parsed != value:
+            candidates.append(parsed)
+    except ValueError:
+        pass
+    if connection.vendor == "postgresql":
+        condition = Q()
+        for candidate in candidates:
+            condition |= Q(metadata__contains={key: candidate})
+        return qs.filter(condition)
+    alias = f"_meta_{n}"
+    text_values = {value} | {json.dumps(c) for c in candidates if not isinstance(c, str)}
+    if True in candidates:
+        text_values |= {"true", "1"}
+    if False in candidates:
+        text_values |= {"false", "0"}
+    return qs.annotate(**{alias: KeyTextTransform(key, "metadata")}).filter(
+        **{f"{alias}__in": sorted(text_values)}
+    )
+
+
+def session_list(*, workspace: Workspace, params: Any) -> QuerySet[Session]:
+    qs = scoped(Session.objects.all(), workspace)
+    if params.get("agent_id"):
+        qs = qs.filter(agent_id=params["agent_id"])
+    if params.get("user_id"):
+        qs = qs.filter(user_id=params["user_id"])
+    if params.get("search"):
+        qs = qs.filter(title__icontains=params["search"])
+    n = 0
+    for name in params:
+        if name.startswith("metadata."):
+            qs = _metadata_filter(qs, name[len("metadata."):], params.get(name), n)
+            n += 1
+    ordering = params.get("ordering") or "-updated_at"
+    if ordering not in ORDERINGS:
+        raise validation_error({"ordering": [f"Must be one of {', '.join(sorted(ORDERINGS))}."]})
+    return qs.order_by(ordering, "-id" if ordering.startswith("-") else "id")
+
+
+def message_list(*, session: Session) -> QuerySet[Message]:
+    return Message.objects.filter(session=session).order_by("id")
+
+
+def message_cursor(*, session: Session, after: str | None, before: str | None,
+                   limit: int) -> tuple[list[Message], bool]:
+    """A page of messages after or before a message id, oldest first; and whether more exist."""
+    qs = message_list(session=session)
+    cursor = after or before
+    if not Message.objects.filter(session=session, pk=cursor).exists():
+        raise NotFound("Cursor message not found in this session.")
+    if after:
+        items = list(qs.filter(id__gt=after)[: limit + 1])
+        return items[:limit], len(items) > limit
+    items = list(qs.filter(id__lt=before).order_by("-id")[: limit + 1])
+    more = len(items) > limit
+    return list(reversed(items[:limit])), more
+
+
+def history_newest_first(*, session_id: str) -> Iterator[RuntimeMessage]:
+    """The conversation, newest first, read lazily in small batches (O(window) reads)."""
+    last_id: str | None = None
+    while True:
+        qs = Message.objects.filter(session_id=session_id, role__in=["user", "assistant"])
+        if last_id is not None:
+            qs = qs.filter(id__lt=last_id)
+        batch = list(qs.order_by("-id").values_list("id", "role", "content")[:HISTORY_BATCH])
+        for message_id, role, content in batch:
+            yield RuntimeMessage(role=role, content=content)
+            last_id = message_id
+        if len(batch) < HISTORY_BATCH:
+            return

@@ -1,0 +1,51 @@
+"""Chat objects on the wire (API.md §2–3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat.models import Message, Session
+from promptrails.api.formats import iso
+
+
+def session_data(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "workspace_id": session.workspace_id,
+        "agent_id": session.agent_id,
+        "user_id": session.user_id,
+        "title": session.title,
+        "metadata": session.metadata,
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+    }
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "session_id": message.session_id,
+        "role": message.role,
+        "content": message.content,
+        "metadata": message.metadata,
+        "tool_calls": message.tool_calls,
+        "tool_results": message.tool_results,
+        "model": message.model or None,
+        "cost": float(message.cost or 0),
+        "token_count": message.token_count,
+        "prompt_tokens": message.prompt_tokens,
+        "completion_tokens": message.completion_tokens,
+        "execution_id": message.execution_id,
+        "created_at": iso(message.created_at),
+    }
+
+
+def send_data(user_message: Message, assistant: Message | None) -> dict[str, Any]:
+    """The hybrid 201 body: the reply's fields at the top, plus both messages."""
+    user = message_data(user_message)
+    reply = message_data(assistant) if assistant is not None else None
+    top = dict(reply) if reply is not None else {**user, "id": None, "role": "assistant",
+                                                   "content": ""}
+    top.update({"execution_id": user_message.execution_id, "user_message": user,
+                "assistant_message": reply})
+    return top

@@ -1,0 +1,227 @@
+"""Chat writes: sessions, turns (start and finish), feedback. Every publish starts here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from agents.models import Agent
+from agents.preparation import prepare_agent, render_prompts
+from agents.runtime.context_window import fit_history, history_budget
+from agents.runtime.types import AgentRun
+from chat.models import Feedback, Message, Session
+from chat.selectors import history_newest_first, session_get
+from executions import bus
+from executions.models import Execution
+from executions.runner import TurnSpec
+from executions.services import FinishedRun, execution_create, execution_recover
+from promptrails.api.errors import NotFound, SessionBusy, validation_error
+from promptrails.ids import new_id
+from promptrails.models import Workspace
+from promptrails.tenancy import scoped
+
+logger = logging.getLogger("promptrails.chat")
+
+
+def _publish_message(message: Message) -> None:
+    """After commit: every socket watching the session gets the stored message."""
+    from chat.serializers import message_data
+
+    payload = {"type": "message", "message": message_data(message)}
+
+    def send() -> None:
+        try:
+            async_to_sync(bus.publish)(bus.session_group(message.session_id), payload)
+        except Exception:  # the message is stored; a missed push is not a failed write
+            logger.warning("could not publish message %s", message.id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def session_create(
+    *, workspace: Workspace, agent_id: Any, title: str, metadata: dict[str, Any],
+    user_id: str | None,
+) -> Session:
+    if not isinstance(agent_id, str) or not agent_id:
+        raise validation_error({"agent_id": ["This field is required."]})
+    agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
+    if agent is None:
+        raise NotFound("Agent not found.")
+    return Session.objects.create(
+        workspace=workspace, agent=agent, title=title, metadata=metadata, user_id=user_id
+    )
+
+
+def session_update(*, session: Session, changes: dict[str, Any]) -> Session:
+    fields = [name for name in ("title", "metadata") if name in changes]
+    for name in fields:
+        setattr(session, name, changes[name])
+    if fields:
+        session.save(update_fields=fields)
+    return session
+
+
+def session_delete(*, session: Session) -> None:
+    session.delete()
+
+
+@dataclass(frozen=True)
+class Turn:
+    execution_id: str
+    session_id: str
+    user_message: Message
+    spec: TurnSpec
+
+
+def _lease_until() -> Any:
+    return timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS)
+
+
+def _claim(session_id: str, execution_id: str) -> str | None | bool:
+    """Take the session's turn lock. Returns False when busy, else the stale holder (or None)."""
+    now = timezone.now()
+    holder = Session.objects.filter(pk=session_id).values_list(
+        "turn_execution_id", "turn_lease_until"
+    ).first()
+    claimed = Session.objects.filter(pk=session_id).filter(
+        Q(turn_execution_id__isnull=True) | Q(turn_lease_until__lt=now)
+    ).update(turn_execution_id=execution_id, turn_lease_until=_lease_until(), updated_at=now)
+    if not claimed:
+        return False
+    if holder and holder[0] and holder[0] != execution_id:
+        return holder[0]
+    return None
+
+
+def turn_start(
+    *, workspace: Workspace, session_id: str, content: str, user_id: int | None = None
+) -> Turn:
+    """Validate, store the user message, take the turn lock, and describe the run."""
+    session = session_get(workspace=workspace, session_id=session_id)
+    agent = scoped(Agent.objects.all(), workspace).filter(pk=session.agent_id).first()
+    if agent is None:
+        raise validation_error({"agent_id": ["This session's agent no longer exists."]})
+    prepared = prepare_agent(workspace=workspace, agent=agent)
+    system, user_text = render_prompts(
+        prepared,
+        variables={"message": content, "input": content, "metadata": session.metadata,
+                   "session": {"id": session.id, "title": session.title}},
+    )
+    budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
+    history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
+    execution_id = new_id()
+    with transaction.atomic():
+        claim = _claim(session.id, execution_id)
+        if claim is False:
+            raise SessionBusy(retry_after=1)
+        if isinstance(claim, str):
+            execution_recover(execution_id=claim)
+        execution_create(
+            workspace=workspace, agent_id=agent.id, agent_name=agent.name,
+            agent_version_id=prepared.version_id, input={"message": content},
+            session_id=session.id, user_id=user_id, execution_id=execution_id,
+            model=prepared.model.model_id,
+        )
+        user_message = Message.objects.create(
+            session=session, role=Message.Role.USER, content=content,
+            execution_id=execution_id,
+            token_count=0,
+        )
+        _publish_message(user_message)
+    run = AgentRun(
+        model=prepared.model, fallback=prepared.fallback, system=system, history=history,
+        user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
+        top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+    )
+    spec = TurnSpec(
+        execution_id=execution_id,
+        run=run,
+        first_event={"type": "execution", "execution_id": execution_id,
+                     "user_message_id": user_message.id},
+        on_finish=partial(turn_finish, session_id=session.id),
+        on_heartbeat=partial(turn_lease_renew, session_id=session.id,
+                             execution_id=execution_id),
+    )
+    return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
+                spec=spec)
+
+
+def turn_lease_renew(*, session_id: str, execution_id: str) -> None:
+    Session.objects.filter(pk=session_id, turn_execution_id=execution_id).update(
+        turn_lease_until=_lease_until()
+    )
+
+
+def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
+    """Store the reply (partial ones marked incomplete) and release the session."""
+    now = timezone.now()
+    message = None
+    if finished.status == "completed" or finished.content:
+        metadata: dict[str, Any] = {}
+        if finished.incomplete or finished.status != "completed":
+            metadata = {"incomplete": True, "status": finished.status, "error": finished.error}
+        message = Message.objects.create(
+            session_id=session_id,
+            role=Message.Role.ASSISTANT,
+            content=finished.content,
+            metadata=metadata,
+            tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments}
+                        for c in finished.tool_calls] or None,
+            tool_results=[{"id": r.id, "name": r.name, "result": r.result, "error": r.error}
+                          for r in finished.tool_runs] or None,
+            model=finished.model_id,
+            token_count=finished.usage.total_tokens,
+            prompt_tokens=finished.usage.prompt_tokens,
+            completion_tokens=finished.usage.completion_tokens,
+            cost=finished.cost,
+            execution_id=finished.execution_id,
+        )
+        _publish_message(message)
+    Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
+        turn_execution_id=None, turn_lease_until=None, updated_at=now
+    )
+    if message is None:
+        Session.objects.filter(pk=session_id).update(updated_at=now)
+    return message
+
+
+def turn_interrupted(finished: FinishedRun, session_id: str | None) -> None:
+    """Recovery hook: a turn whose process died keeps its partial reply; the session is freed."""
+    if not session_id:
+        return
+    if finished.content:
+        message = Message.objects.create(
+            session_id=session_id, role=Message.Role.ASSISTANT, content=finished.content,
+            execution_id=finished.execution_id,
+            metadata={"incomplete": True, "status": "failed", "error": finished.error},
+        )
+        _publish_message(message)
+    Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
+        turn_execution_id=None, turn_lease_until=None
+    )
+
+
+def feedback_submit(*, session: Session, execution_id: Any, value: Any) -> Feedback:
+    if value not in (1, -1) or isinstance(value, bool):
+        raise validation_error({"value": ["Must be 1 or -1."]})
+    if not isinstance(execution_id, str) or not execution_id:
+        raise validation_error({"execution_id": ["This field is required."]})
+    execution = Execution.objects.filter(
+        pk=execution_id, workspace_id=session.workspace_id, session_id=session.id
+    ).first()
+    if execution is None:
+        raise NotFound("Execution not found in this session.")
+    feedback, _ = Feedback.objects.update_or_create(
+        session=session, execution=execution, defaults={"value": value}
+    )
+    return feedback

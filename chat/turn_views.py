@@ -1,0 +1,61 @@
+"""Sending a message: non-streaming (waits for the reply) and streaming (SSE). Async."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import sync_to_async
+
+from django.http import HttpRequest, HttpResponseBase
+
+from chat import services
+from chat.views import MessageListView
+from chat.models import Message
+from chat.serializers import send_data
+from chat.validation import clean_content
+from executions import runner
+from executions.follow import follow
+from executions.sse import sse_response
+from promptrails.api.async_views import async_api, authenticate, json_data, read_json
+from promptrails.db import run_db
+
+
+async def _start(request: HttpRequest, session_id: str) -> services.Turn:
+    auth = await authenticate(request)
+    content = clean_content(read_json(request))
+    user_id = auth.user.pk if auth.user is not None else None
+    turn = await run_db(services.turn_start, workspace=auth.workspace, session_id=session_id,
+                        content=content, user_id=user_id)
+    runner.start(turn.spec)
+    return turn
+
+
+@async_api({"POST"})
+async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBase:
+    turn = await _start(request, session_id)
+    local = runner.local_run(turn.execution_id)
+    if local is not None:
+        # shield: a client that goes away does not cancel the turn
+        await asyncio.shield(local.done.wait())
+    reply = await run_db(
+        lambda: Message.objects.filter(execution_id=turn.execution_id, role="assistant")
+        .order_by("-id").first()
+    )
+    return json_data(send_data(turn.user_message, reply), status=201)
+
+
+@async_api({"POST"})
+async def send_message_stream(request: HttpRequest, session_id: str) -> HttpResponseBase:
+    turn = await _start(request, session_id)
+    return sse_response(follow(turn.execution_id))
+
+
+_list_messages = MessageListView.as_view()
+
+
+@async_api({"GET", "POST"})
+async def messages(request: HttpRequest, session_id: str) -> HttpResponseBase:
+    """GET lists the history (DRF, sync); POST sends a message and waits for the reply."""
+    if request.method == "GET":
+        return await sync_to_async(_list_messages)(request, session_id=session_id)
+    return await send_message(request, session_id)

@@ -1,0 +1,105 @@
+"""Chat REST views: thin — validate, authorize, delegate to services/selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat import selectors, services
+from chat.serializers import message_data, session_data
+from chat.validation import clean_metadata, clean_title, clean_user_id
+from promptrails.api.errors import validation_error
+from promptrails.api.pagination import meta, page_params, paginate
+from promptrails.api.views import data, request_workspace
+
+LIST_PARAMS = [
+    OpenApiParameter("page", int), OpenApiParameter("limit", int),
+    OpenApiParameter("agent_id", str), OpenApiParameter("user_id", str),
+    OpenApiParameter("search", str), OpenApiParameter("ordering", str),
+]
+
+
+class SessionListView(APIView):
+    @extend_schema(parameters=LIST_PARAMS, responses={200: dict})
+    def get(self, request: Request) -> Response:
+        params = page_params(request.query_params)
+        qs = selectors.session_list(workspace=request_workspace(request),
+                                    params=request.query_params)
+        items, page_meta = paginate(qs, params)
+        return Response({"data": [session_data(s) for s in items], "meta": page_meta})
+
+    @extend_schema(request=dict, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        body = request.data
+        session = services.session_create(
+            workspace=request_workspace(request),
+            agent_id=body.get("agent_id"),
+            title=clean_title(body.get("title")),
+            metadata=clean_metadata(body.get("metadata")),
+            user_id=clean_user_id(body.get("user_id")),
+        )
+        return data(session_data(session), status.HTTP_201_CREATED)
+
+
+class SessionDetailView(APIView):
+    def _session(self, request: Request, session_id: str) -> Any:
+        return selectors.session_get(workspace=request_workspace(request), session_id=session_id)
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, session_id: str) -> Response:
+        return data(session_data(self._session(request, session_id)))
+
+    @extend_schema(request=dict, responses={200: dict})
+    def patch(self, request: Request, session_id: str) -> Response:
+        session = self._session(request, session_id)
+        changes: dict[str, Any] = {}
+        if "title" in request.data:
+            changes["title"] = clean_title(request.data["title"])
+        if "metadata" in request.data:
+            changes["metadata"] = clean_metadata(request.data["metadata"])
+        return data(session_data(services.session_update(session=session, changes=changes)))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, session_id: str) -> Response:
+        services.session_delete(session=self._session(request, session_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageListView(APIView):
+    """GET lists messages (oldest first; page/limit or after/before cursors)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int),
+                    OpenApiParameter("after", str), OpenApiParameter("before", str)],
+        responses={200: dict},
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get(workspace=request_workspace(request),
+                                        session_id=session_id)
+        params = page_params(request.query_params)
+        after, before = request.query_params.get("after"), request.query_params.get("before")
+        if after and before:
+            raise validation_error({"after": ["Use either after or before, not both."]})
+        if after or before:
+            items, more = selectors.message_cursor(session=session, after=after, before=before,
+                                                   limit=params.limit)
+            total = selectors.message_list(session=session).count()
+            return Response({"data": [message_data(m) for m in items],
+                             "meta": {**meta(total, params), "page": 1, "has_more": more}})
+        items, page_meta = paginate(selectors.message_list(session=session), params)
+        return Response({"data": [message_data(m) for m in items], "meta": page_meta})
+
+
+class FeedbackView(APIView):
+    @extend_schema(request=dict, responses={200: dict})
+    def post(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get(workspace=request_workspace(request),
+                                        session_id=session_id)
+        services.feedback_submit(session=session, execution_id=request.data.get("execution_id"),
+                                 value=request.data.get("value"))
+        return data({"submitted": True})

@@ -1,0 +1,61 @@
+"""`POST /agents/{id}/execute`: a one-off agent run through the same runner as chat turns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from agents.models import Agent
+from agents.preparation import prepare_agent, render_prompts
+from agents.runtime.types import AgentRun
+from executions.runner import TurnSpec
+from executions.services import execution_create
+from promptrails.api.errors import NotFound, validation_error
+from promptrails.models import Workspace
+from promptrails.tenancy import scoped
+
+
+def _message_of(payload: dict[str, Any]) -> str:
+    for key in ("message", "input", "query", "prompt", "text"):
+        if isinstance(payload.get(key), str):
+            return str(payload[key])
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def agent_execute_start(
+    *, workspace: Workspace, agent_id: str, body: dict[str, Any], user_id: int | None
+) -> TurnSpec:
+    agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
+    if agent is None:
+        raise NotFound("Agent not found.")
+    payload = body.get("input", {})
+    if isinstance(payload, str):
+        payload = {"message": payload}
+    if not isinstance(payload, dict):
+        raise validation_error({"input": ["Must be a JSON object."]})
+    version_id = body.get("version_id")
+    if version_id is not None and not isinstance(version_id, str):
+        raise validation_error({"version_id": ["Must be a string."]})
+    session_id = body.get("session_id")
+    if session_id is not None and not isinstance(session_id, str):
+        raise validation_error({"session_id": ["Must be a string."]})
+    prepared = prepare_agent(workspace=workspace, agent=agent, version_id=version_id)
+    variables = {"message": _message_of(payload), "input": payload, **payload}
+    system, user_text = render_prompts(prepared, variables=variables)
+    with transaction.atomic():
+        execution = execution_create(
+            workspace=workspace, agent_id=agent.id, agent_name=agent.name,
+            agent_version_id=prepared.version_id, input=payload, session_id=session_id or None,
+            user_id=user_id, model=prepared.model.model_id,
+        )
+    run = AgentRun(
+        model=prepared.model, fallback=prepared.fallback, system=system, history=(),
+        user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
+        top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+    )
+    return TurnSpec(execution_id=execution.id, run=run,
+                    first_event={"type": "execution", "execution_id": execution.id})

@@ -1,0 +1,107 @@
+"""Following an execution: every event exactly once, in order, from any process.
+
+Subscribe to the bus first, then replay what exists (the in-process run's memory, else
+the durable log); then yield live events, skipping what was replayed. A live event past
+a gap means some events were published before we subscribed and are not yet readable:
+fill the gap from the local run or the log (the runner flushes every ~100 ms) first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+
+from executions import bus, log, runner
+from executions.models import FINISHED_STATUSES, Execution
+from executions.services import execution_recover
+from promptrails.db import run_db
+
+KEEPALIVE = {"type": "__keepalive__"}
+GAP_TIMEOUT = 5.0
+
+
+async def _read(execution_id: str, after: int) -> list[log.Event]:
+    local = runner.local_run(execution_id)
+    if local is not None:
+        return local.events_after(after)
+    events = await run_db(log.read, execution_id, after)
+    if not events:
+        # The run may have ended between the two checks: its memory is gone, read again.
+        local = runner.local_run(execution_id)
+        if local is not None:
+            return local.events_after(after)
+    return events
+
+
+def _status(execution_id: str) -> str | None:
+    return Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first()
+
+
+async def follow(
+    execution_id: str, after: int = 0, keepalive: float | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield events with seq > after; yields KEEPALIVE when idle for `keepalive` seconds."""
+    interval = keepalive if keepalive is not None else settings.SSE_KEEPALIVE_SECONDS
+    last = after
+    async with bus.subscribe(bus.execution_group(execution_id)) as live:
+        for event in await _read(execution_id, last):
+            yield event
+            last = event["seq"]
+            if event["type"] in log.TERMINAL_TYPES:
+                return
+        while True:
+            event = await live.get(timeout=interval)
+            if event is None:
+                yield KEEPALIVE
+                tail = await _check_finished(execution_id, last)
+                for item in tail:
+                    yield item
+                    last = item["seq"]
+                if tail and tail[-1]["type"] in log.TERMINAL_TYPES:
+                    return
+                continue
+            seq = event.get("seq")
+            if not isinstance(seq, int) or seq <= last:
+                continue
+            if seq > last + 1:
+                async for item in _fill_gap(execution_id, last, seq):
+                    yield item
+                    last = item["seq"]
+            yield event
+            last = seq
+            if event["type"] in log.TERMINAL_TYPES:
+                return
+
+
+async def _fill_gap(execution_id: str, last: int, upto: int) -> AsyncIterator[log.Event]:
+    deadline = time.monotonic() + GAP_TIMEOUT
+    while last + 1 < upto:
+        for item in await _read(execution_id, last):
+            if item["seq"] >= upto:
+                break
+            if item["seq"] == last + 1:
+                yield item
+                last = item["seq"]
+        if last + 1 >= upto or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _check_finished(execution_id: str, last: int) -> list[log.Event]:
+    """While idle: if the execution ended (maybe in a process that died), return the rest."""
+    if runner.local_run(execution_id) is not None:
+        return []
+    status = await run_db(_status, execution_id)
+    if status not in FINISHED_STATUSES:
+        stale = await run_db(_interrupt_if_stale, execution_id)
+        if not stale:
+            return []
+    return await run_db(log.read, execution_id, last)
+
+
+def _interrupt_if_stale(execution_id: str) -> bool:
+    return execution_recover(execution_id=execution_id)

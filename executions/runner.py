@@ -1,0 +1,282 @@
+"""The runner: one asyncio task per execution, not tied to the connection that started it.
+
+Every event gets the next sequence number, is kept in memory for local followers,
+published on the bus, and appended to the durable log by a flusher that writes at most
+every FLUSH_INTERVAL seconds (content deltas coalesced, never a write per token). When the
+run ends the execution is finished and the starter's finish hook runs (in one
+transaction) before the terminal event is published, so a client that sees `done` can
+read the stored reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from agents.runtime.loop import run_agent
+from agents.runtime.types import (
+    AgentRun,
+    ContentEvent,
+    RunEvent,
+    RunState,
+    ThinkingEvent,
+    ToolEndEvent,
+    ToolStartEvent,
+)
+from executions import bus, log, services
+from executions.models import ExecutionStatus
+from executions.services import FinishedRun
+from promptrails.db import run_db
+
+logger = logging.getLogger("promptrails.runner")
+FLUSH_INTERVAL = 0.1
+FinishHook = Callable[[FinishedRun], None]  # sync; runs inside the finishing transaction
+HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
+
+
+@dataclass
+class TurnSpec:
+    execution_id: str
+    run: AgentRun
+    first_event: dict[str, Any] | None = None
+    on_finish: FinishHook | None = None
+    on_heartbeat: HeartbeatHook | None = None
+
+
+@dataclass
+class LocalRun:
+    """An execution running in this process."""
+
+    spec: TurnSpec
+    events: list[log.Event] = field(default_factory=list)
+    pending: list[log.Event] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: FinishedRun | None = None
+    cancel_requested: bool = False
+    agent_task: asyncio.Task[Any] | None = None
+    flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def events_after(self, seq: int) -> list[log.Event]:
+        return [e for e in self.events if e["seq"] > seq]
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        if self.agent_task is not None and not self.agent_task.done():
+            self.agent_task.cancel()
+
+
+_RUNS: dict[str, LocalRun] = {}
+_TASKS: set[asyncio.Task[Any]] = set()
+_sweepers: dict[int, asyncio.Task[Any]] = {}
+
+
+async def _sweep() -> None:
+    """Now and then: end executions whose process died (stale lease) and free their sessions."""
+    while True:
+        try:
+            await run_db(services.executions_recover_stale)
+        except Exception:
+            logger.exception("recovery sweep failed")
+        await asyncio.sleep(max(settings.TURN_LEASE_SECONDS / 2, 1))
+
+
+def _ensure_sweeper(loop: asyncio.AbstractEventLoop) -> None:
+    task = _sweepers.get(id(loop))
+    if task is None or task.done():
+        _sweepers[id(loop)] = loop.create_task(_sweep(), name="execution-recovery")
+
+
+def local_run(execution_id: str) -> LocalRun | None:
+    return _RUNS.get(execution_id)
+
+
+def start(spec: TurnSpec) -> LocalRun:
+    """Start the run as a task of the running loop and return its handle."""
+    run = LocalRun(spec=spec)
+    _RUNS[spec.execution_id] = run
+    loop = asyncio.get_running_loop()
+    _ensure_sweeper(loop)
+    task = loop.create_task(_run(run), name=f"run-{spec.execution_id}")
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+    return run
+
+
+async def _emit(run: LocalRun, event: dict[str, Any]) -> None:
+    event = {"seq": len(run.events) + 1, **event}
+    run.events.append(event)
+    run.pending.append(event)
+    await bus.publish(bus.execution_group(run.spec.execution_id), event)
+
+
+async def _flush(run: LocalRun) -> None:
+    async with run.flush_lock:
+        batch, run.pending = run.pending, []
+        if batch:
+            await run_db(log.append, run.spec.execution_id, batch)
+
+
+async def _flusher(run: LocalRun) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL)
+        try:
+            await _flush(run)
+        except Exception:
+            logger.exception("event log flush failed for %s", run.spec.execution_id)
+
+
+async def _heartbeat(run: LocalRun) -> None:
+    interval = max(settings.TURN_LEASE_SECONDS / 3, 0.5)
+    poll = min(1.0, interval)
+    elapsed = 0.0
+    while True:
+        await asyncio.sleep(poll)
+        elapsed += poll
+        renew = elapsed >= interval
+        if renew:
+            elapsed = 0.0
+        status = await run_db(_beat, run, renew)
+        if status == ExecutionStatus.CANCEL_REQUESTED:
+            run.cancel()
+
+
+def _beat(run: LocalRun, renew: bool) -> str | None:
+    from executions.models import Execution
+
+    if not renew:
+        return Execution.objects.filter(pk=run.spec.execution_id).values_list(
+            "status", flat=True
+        ).first()
+    status = services.execution_heartbeat(execution_id=run.spec.execution_id)
+    if run.spec.on_heartbeat is not None:
+        run.spec.on_heartbeat()
+    return status
+
+
+async def _control(run: LocalRun) -> None:
+    async with bus.subscribe(bus.control_group(run.spec.execution_id)) as sub:
+        while True:
+            message = await sub.get()
+            if message and message.get("action") == "cancel":
+                run.cancel()
+
+
+def _event_of(item: RunEvent) -> dict[str, Any]:
+    if isinstance(item, ContentEvent):
+        return {"type": "content", "content": item.content}
+    if isinstance(item, ThinkingEvent):
+        return {"type": "thinking", "content": item.content}
+    if isinstance(item, ToolStartEvent):
+        return {"type": "tool_start", "id": item.id, "name": item.name}
+    if isinstance(item, ToolEndEvent):
+        return {"type": "tool_end", "id": item.id, "name": item.name, "summary": item.summary}
+    raise TypeError(f"unknown run event {item!r}")
+
+
+async def _run(run: LocalRun) -> None:
+    spec = run.spec
+    started = time.monotonic()
+    state = RunState()
+    helpers: list[asyncio.Task[Any]] = []
+    finished: FinishedRun | None = None
+    try:
+        await run_db(services.execution_mark_running, execution_id=spec.execution_id)
+        if spec.first_event is not None:
+            await _emit(run, spec.first_event)
+        loop = asyncio.get_running_loop()
+        helpers = [loop.create_task(_flusher(run)), loop.create_task(_heartbeat(run)),
+                   loop.create_task(_control(run))]
+
+        async def emit(item: RunEvent) -> None:
+            await _emit(run, _event_of(item))
+
+        run.agent_task = loop.create_task(run_agent(spec.run, emit, state))
+        if run.cancel_requested:
+            run.agent_task.cancel()
+        try:
+            result = await run.agent_task
+            finished = FinishedRun(
+                execution_id=spec.execution_id, status=result.status, content=result.content,
+                error=result.error, incomplete=result.incomplete, usage=result.usage,
+                cost=result.cost, model_id=result.model_id, tool_calls=result.tool_calls,
+                tool_runs=result.tool_runs, duration_ms=_ms(started),
+            )
+        except asyncio.CancelledError:
+            if not run.cancel_requested:
+                raise
+            finished = _partial(spec, state, started, "cancelled", "cancelled")
+    except asyncio.CancelledError:
+        finished = _partial(spec, state, started, "failed", "interrupted")
+        raise
+    except Exception as exc:
+        logger.exception("execution %s failed", spec.execution_id)
+        finished = _partial(spec, state, started, "failed", f"internal error: {exc}")
+    finally:
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        if finished is not None:
+            await _finish(run, finished)
+        _RUNS.pop(spec.execution_id, None)
+        run.done.set()
+
+
+def _partial(spec: TurnSpec, state: RunState, started: float, status: str,
+             error: str) -> FinishedRun:
+    return FinishedRun(
+        execution_id=spec.execution_id, status=status, content=state.content, error=error,
+        incomplete=True, usage=state.usage, cost=state.cost,
+        model_id=state.model_id or spec.run.model.model_id, tool_calls=tuple(state.tool_calls),
+        tool_runs=tuple(state.tool_runs), duration_ms=_ms(started),
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _store(spec: TurnSpec, finished: FinishedRun) -> None:
+    with transaction.atomic():
+        services.execution_finish(finished=finished)
+        if spec.on_finish is not None:
+            spec.on_finish(finished)
+
+
+async def _finish(run: LocalRun, finished: FinishedRun) -> None:
+    run.finished = finished
+    try:
+        await run_db(_store, run.spec, finished)
+    except Exception:
+        logger.exception("could not store the end of execution %s", run.spec.execution_id)
+    if finished.status == "completed":
+        terminal: dict[str, Any] = {
+            "type": "done",
+            "output": {"content": finished.content},
+            "token_usage": finished.token_usage(),
+            "time": round(finished.duration_ms / 1000, 3),
+        }
+    else:
+        message = finished.error or finished.status
+        terminal = {"type": "error", "message": message, "error": message}
+    seq = len(run.events) + 1
+    run.events.append({"seq": seq, **terminal})
+    run.pending.append({"seq": seq, **terminal})
+    with contextlib.suppress(Exception):
+        await _flush(run)
+    await bus.publish(bus.execution_group(run.spec.execution_id), {"seq": seq, **terminal})
+
+
+async def request_cancel(execution_id: str) -> None:
+    """Tell the runner, in this process or another, to stop."""
+    run = local_run(execution_id)
+    if run is not None:
+        run.cancel()
+    await bus.publish(bus.control_group(execution_id), {"action": "cancel"})

@@ -1,0 +1,203 @@
+"""Execution writes: create, start, heartbeat, finish, cancel, recover."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.runtime.types import ToolCall, ToolRun, Usage
+from executions import log
+from executions.models import ACTIVE_STATUSES, Execution, ExecutionStatus
+from promptrails.api.errors import ApiError
+from promptrails.ids import new_id
+from promptrails.models import Workspace
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """How a run ended; the runner hands it to execution_finish and to the starter's hook."""
+
+    execution_id: str
+    status: str  # completed | failed | cancelled
+    content: str
+    error: str | None
+    incomplete: bool
+    usage: Usage
+    cost: float
+    model_id: str
+    duration_ms: int
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_runs: tuple[ToolRun, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def token_usage(self) -> dict[str, int]:
+        usage = {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "total_tokens": self.usage.total_tokens,
+        }
+        if self.usage.cached_tokens:
+            usage["cached_tokens"] = self.usage.cached_tokens
+        if self.usage.reasoning_tokens:
+            usage["reasoning_tokens"] = self.usage.reasoning_tokens
+        return usage
+
+
+def execution_create(
+    *,
+    workspace: Workspace,
+    agent_id: str | None,
+    agent_name: str,
+    agent_version_id: str | None,
+    input: dict[str, Any],
+    session_id: str | None = None,
+    user_id: int | None = None,
+    execution_id: str | None = None,
+    model: str = "",
+) -> Execution:
+    return Execution.objects.create(
+        id=execution_id or new_id(),
+        workspace=workspace,
+        agent_id=agent_id,
+        agent_name=agent_name,
+        agent_version_id=agent_version_id,
+        session_id=session_id,
+        user_id=user_id,
+        input=input,
+        model=model,
+        status=ExecutionStatus.PENDING,
+        trace_id=secrets.token_hex(16),
+    )
+
+
+def execution_mark_running(*, execution_id: str) -> None:
+    now = timezone.now()
+    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.PENDING).update(
+        status=ExecutionStatus.RUNNING, started_at=now, heartbeat_at=now, updated_at=now
+    )
+
+
+def execution_heartbeat(*, execution_id: str) -> str | None:
+    """Renew the lease; returns the current status (so a cancel request is noticed)."""
+    now = timezone.now()
+    Execution.objects.filter(pk=execution_id, status__in=ACTIVE_STATUSES).update(heartbeat_at=now)
+    return Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first()
+
+
+def execution_finish(*, finished: FinishedRun) -> None:
+    now = timezone.now()
+    output = {"content": finished.content} if finished.status == "completed" else (
+        {"content": finished.content, "incomplete": True} if finished.content else None
+    )
+    Execution.objects.filter(pk=finished.execution_id).update(
+        status=finished.status,
+        output=output,
+        error=finished.error,
+        model=finished.model_id,
+        prompt_tokens=finished.usage.prompt_tokens,
+        completion_tokens=finished.usage.completion_tokens,
+        cached_tokens=finished.usage.cached_tokens,
+        reasoning_tokens=finished.usage.reasoning_tokens,
+        total_tokens=finished.usage.total_tokens,
+        cost=finished.cost,
+        duration_ms=finished.duration_ms,
+        completed_at=now,
+        updated_at=now,
+    )
+
+
+def execution_request_cancel(*, execution: Execution) -> Execution:
+    """Cooperative cancel: flag it; the runner (wherever it runs) stops and stores the rest."""
+    if execution.is_finished:
+        raise ApiError(
+            f"Execution is already {execution.status}.", code="validation_error", status_code=400
+        )
+    Execution.objects.filter(pk=execution.pk, status__in=ACTIVE_STATUSES).update(
+        status=ExecutionStatus.CANCEL_REQUESTED, updated_at=timezone.now()
+    )
+    execution.refresh_from_db()
+    return execution
+
+
+def stale_before() -> Any:
+    return timezone.now() - timedelta(seconds=settings.TURN_LEASE_SECONDS)
+
+
+def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
+    """End an execution whose process died: failed "interrupted", partial reply from the log.
+
+    Returns what the run had produced, or None when it was not stale after all.
+    """
+    with transaction.atomic():
+        claimed = Execution.objects.filter(
+            pk=execution_id, status__in=ACTIVE_STATUSES, heartbeat_at__lt=stale_before()
+        ).update(status=ExecutionStatus.FAILED, error="interrupted", completed_at=timezone.now())
+        if not claimed:
+            claimed = Execution.objects.filter(
+                pk=execution_id, status__in=ACTIVE_STATUSES, heartbeat_at__isnull=True,
+                created_at__lt=stale_before(),
+            ).update(status=ExecutionStatus.FAILED, error="interrupted",
+                     completed_at=timezone.now())
+        if not claimed:
+            return None
+        events = log.read(execution_id)
+        content = "".join(e.get("content", "") for e in events if e["type"] == "content")
+        last_seq = events[-1]["seq"] if events else 0
+        if not any(e["type"] in log.TERMINAL_TYPES for e in events):
+            log.append(execution_id, [{"seq": last_seq + 1, "type": "error",
+                                       "message": "interrupted", "error": "interrupted"}])
+        if content:
+            Execution.objects.filter(pk=execution_id).update(
+                output={"content": content, "incomplete": True}
+            )
+    return FinishedRun(
+        execution_id=execution_id, status="failed", content=content, error="interrupted",
+        incomplete=True, usage=Usage(), cost=0.0, model_id="", duration_ms=0,
+    )
+
+
+def stale_execution_ids(limit: int = 100) -> list[str]:
+    cutoff = stale_before()
+    return list(
+        Execution.objects.filter(status__in=ACTIVE_STATUSES, heartbeat_at__lt=cutoff)
+        .values_list("id", flat=True)[:limit]
+    ) + list(
+        Execution.objects.filter(
+            status__in=ACTIVE_STATUSES, heartbeat_at__isnull=True, created_at__lt=cutoff
+        ).values_list("id", flat=True)[:limit]
+    )
+
+
+RecoveryHook = Callable[[FinishedRun, "str | None"], None]
+_recovery_hooks: list[RecoveryHook] = []
+
+
+def register_recovery_hook(hook: RecoveryHook) -> None:
+    """The starter of runs (chat) registers what to do with a run whose process died."""
+    if hook not in _recovery_hooks:
+        _recovery_hooks.append(hook)
+
+
+def execution_recover(*, execution_id: str) -> bool:
+    """End a stale execution as failed "interrupted" and run the hooks; False if not stale."""
+    with transaction.atomic():
+        finished = execution_interrupt(execution_id=execution_id)
+        if finished is None:
+            return False
+        session_id = (
+            Execution.objects.filter(pk=execution_id).values_list("session_id", flat=True).first()
+        )
+        for hook in _recovery_hooks:
+            hook(finished, session_id)
+    return True
+
+
+def executions_recover_stale() -> int:
+    return sum(execution_recover(execution_id=eid) for eid in stale_execution_ids())

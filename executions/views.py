@@ -1,0 +1,124 @@
+"""Execution REST views (list, get, tree, cancel, approvals) and the SSE follow/execute."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest, HttpResponseBase
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from executions import runner, selectors
+from executions.agent_runs import agent_execute_start
+from executions.follow import follow
+from executions.models import Execution, ExecutionStatus
+from executions.serializers import execution_data
+from executions.services import execution_request_cancel
+from executions.sse import last_event_id, sse_response
+from promptrails.api.async_views import async_api, authenticate, json_data, read_json
+from promptrails.api.errors import ApiError
+from promptrails.api.pagination import page_params, paginate
+from promptrails.api.views import data, request_workspace
+from promptrails.db import run_db
+
+
+class ExecutionListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int),
+                    OpenApiParameter("agent_id", str), OpenApiParameter("session_id", str),
+                    OpenApiParameter("status", str)],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        params = page_params(request.query_params)
+        qs = selectors.execution_list(workspace=request_workspace(request),
+                                      params=request.query_params)
+        items, page_meta = paginate(qs, params)
+        return Response({"data": [execution_data(e) for e in items], "meta": page_meta})
+
+
+class ApprovalInboxView(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        params = page_params(request.query_params)
+        qs = selectors.execution_list(workspace=request_workspace(request), params={}).filter(
+            status=ExecutionStatus.WAITING_APPROVAL
+        )
+        items, page_meta = paginate(qs, params)
+        return Response({"data": [execution_data(e) for e in items], "meta": page_meta})
+
+
+class ExecutionDetailView(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, execution_id: str) -> Response:
+        execution = selectors.execution_get(workspace=request_workspace(request),
+                                            execution_id=execution_id)
+        return data(execution_data(execution))
+
+
+class ExecutionTreeView(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, execution_id: str) -> Response:
+        execution = selectors.execution_get(workspace=request_workspace(request),
+                                            execution_id=execution_id)
+        return data(selectors.execution_tree(execution=execution))
+
+
+class ExecutionCancelView(APIView):
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request: Request, execution_id: str) -> Response:
+        execution = selectors.execution_get(workspace=request_workspace(request),
+                                            execution_id=execution_id)
+        execution = execution_request_cancel(execution=execution)
+        async_to_sync(runner.request_cancel)(execution.id)
+        execution.refresh_from_db()
+        return data(execution_data(execution))
+
+
+class ExecutionDecisionView(APIView):
+    """approve / deny: only for executions waiting for approval (none do yet: always 400)."""
+
+    @extend_schema(request=dict, responses={200: dict})
+    def post(self, request: Request, execution_id: str) -> Response:
+        execution = selectors.execution_get(workspace=request_workspace(request),
+                                            execution_id=execution_id)
+        if execution.status != ExecutionStatus.WAITING_APPROVAL:
+            raise ApiError(f"Execution is {execution.status}, not waiting for approval.",
+                           code="validation_error", status_code=400)
+        return data(execution_data(execution))  # pragma: no cover - no approval flow yet
+
+
+@async_api({"GET"})
+async def execution_stream(request: HttpRequest, execution_id: str) -> HttpResponseBase:
+    auth = await authenticate(request)
+    exists = await run_db(
+        lambda: Execution.objects.filter(pk=execution_id, workspace=auth.workspace).exists()
+    )
+    if not exists:
+        raise ApiError("Execution not found.", code="not_found", status_code=404)
+    after = last_event_id(request.headers.get("Last-Event-ID"),
+                          request.GET.get("last_event_id"))
+    return sse_response(follow(execution_id, after=after))
+
+
+@async_api({"POST"})
+async def agent_execute(request: HttpRequest, agent_id: str) -> HttpResponseBase:
+    auth = await authenticate(request)
+    body = read_json(request)
+    sync = body.get("sync", True)
+    if not isinstance(sync, bool):
+        raise ApiError("sync must be a boolean.", code="validation_error", status_code=400,
+                       details={"sync": ["Must be a boolean."]})
+    user_id = auth.user.pk if auth.user is not None else None
+    spec = await run_db(agent_execute_start, workspace=auth.workspace, agent_id=agent_id,
+                        body=body, user_id=user_id)
+    local = runner.start(spec)
+    if sync:
+        await asyncio.shield(local.done.wait())
+    execution = await run_db(Execution.objects.get, pk=spec.execution_id)
+    payload = execution_data(execution)
+    payload["execution_id"] = execution.id
+    return json_data(payload)

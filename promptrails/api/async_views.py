@@ -1,0 +1,93 @@
+"""Async API views (the streaming and turn routes): auth, JSON bodies, the error envelope.
+
+These routes stay async end to end; DRF's sync stack would pin each request to a thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from promptrails.api.errors import ApiError, error_response, validation_error
+from promptrails.db import run_db
+from promptrails.tenancy import AuthFailed, WorkspaceAuth, workspace_from_api_key, workspace_from_user
+
+logger = logging.getLogger("promptrails.api")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+
+
+def _csrf_failure(request: HttpRequest) -> bool:
+    checker = CsrfViewMiddleware(lambda r: None)  # type: ignore[arg-type, return-value]
+    checker.process_request(request)
+    return checker.process_view(request, None, (), {}) is not None  # type: ignore[arg-type]
+
+
+async def authenticate(request: HttpRequest) -> WorkspaceAuth:
+    raw = request.headers.get("X-API-Key")
+    if raw is not None:
+        try:
+            return await run_db(workspace_from_api_key, raw.strip())
+        except AuthFailed as exc:
+            raise ApiError(str(exc), code="unauthorized", status_code=401) from None
+    user = await request.auser()
+    if user.is_authenticated:
+        if request.method not in SAFE_METHODS and _csrf_failure(request):
+            raise ApiError("CSRF verification failed.", code="forbidden", status_code=403)
+        try:
+            return await run_db(workspace_from_user, user, request.headers.get("X-Workspace-ID"))
+        except AuthFailed as exc:
+            raise ApiError(str(exc), code="forbidden", status_code=403) from None
+    raise ApiError(
+        "Authentication credentials were not provided.", code="unauthorized", status_code=401
+    )
+
+
+def read_json(request: HttpRequest) -> dict[str, Any]:
+    raw = request.body
+    if not raw or not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise validation_error({"body": ["Malformed JSON."]}, "Malformed JSON.") from None
+    if not isinstance(body, dict):
+        raise validation_error({"body": ["The request body must be a JSON object."]},
+                               "The request body must be a JSON object.")
+    return body
+
+
+def async_api(methods: set[str]) -> Callable[[AsyncView], AsyncView]:
+    """Method check, CSRF handled by `authenticate`, ApiError → envelope, no stack traces."""
+
+    def wrap(view: AsyncView) -> AsyncView:
+        @functools.wraps(view)
+        async def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in methods:
+                response = error_response("method_not_allowed", "Method not allowed.", 405)
+                response["Allow"] = ", ".join(sorted(methods))
+                return response
+            try:
+                return await view(request, *args, **kwargs)
+            except ApiError as exc:
+                return error_response(exc.error_code, exc.message, exc.status_code, exc.details,
+                                      exc.headers)
+            except Exception:
+                logger.exception("Unhandled error on %s", request.path)
+                return error_response("internal_error", "An internal error occurred.", 500)
+
+        return csrf_exempt(inner)  # type: ignore[return-value]
+
+    return wrap
+
+
+def json_data(payload: Any, status: int = 200) -> JsonResponse:
+    return JsonResponse({"data": payload}, status=status)
