@@ -160,8 +160,7 @@ class Conn:
         head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
         head += ["Connection: close", "", ""]
-        await self._write("\r\n".join(head).encode() + body)
-        self.record.completed = True
+        await self._write_final("\r\n".join(head).encode() + body)
 
     async def send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         await self.send_response(status, json.dumps(obj).encode(), "application/json", headers)
@@ -181,8 +180,16 @@ class Conn:
             await self._write(b"%x\r\n%s\r\n" % (len(raw), raw))
 
     async def end_stream(self) -> None:
-        await self._write(b"0\r\n\r\n")
+        await self._write_final(b"0\r\n\r\n")
+
+    async def _write_final(self, data: bytes) -> None:
+        # Mark before writing: the client may see the bytes before drain() returns.
         self.record.completed = True
+        try:
+            await self._write(data)
+        except ClientGone:
+            self.record.completed = False
+            raise
 
     def reset(self) -> None:
         """Drop the TCP connection abruptly (RST)."""

@@ -461,3 +461,14 @@ async def test_emit_errors_propagate_and_close_stream(fake_openai):
         await run_agent(make_run(openai_spec(fake_openai)), emit)
     request = fake_openai.chat_requests()[-1]
     assert await asyncio.to_thread(request.disconnected.wait, 3)
+
+
+async def test_anthropic_overloaded_error_event_is_retried(fake_anthropic):
+    overloaded = (
+        b"event: error\n"
+        b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
+    fake_anthropic.enqueue(FakeReply(raw=overloaded), FakeReply(text="fine now"))
+    result = await run_agent(make_run(anthropic_spec(fake_anthropic)), Recorder())
+    assert result.status == "completed" and result.content == "fine now"
+    assert result.llm_calls[0].attempts == 2

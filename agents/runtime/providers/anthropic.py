@@ -23,6 +23,7 @@ from ..types import (
 from .base import ClientCache, is_retryable_status, parse_retry_after, parse_tool_arguments
 
 DEFAULT_MAX_TOKENS = 1024
+_TRANSIENT_STREAM_ERRORS = ("overloaded_error", "api_error", "rate_limit_error")
 
 
 def _make_client(api_key: str | None, base_url: str | None) -> anthropic.AsyncAnthropic:
@@ -60,10 +61,17 @@ def map_error(exc: BaseException) -> ProviderError:
         return ProviderError(f"anthropic: connection error: {detail}", retryable=True)
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error", body) if isinstance(body, dict) else {}
+        kind = error.get("type") if isinstance(error, dict) else None
+        # An ``error`` event inside a 200 stream (e.g. overloaded_error) is transient.
+        in_stream = status == 200 and kind in _TRANSIENT_STREAM_ERRORS
         return ProviderError(
-            f"anthropic: HTTP {status}: {_status_message(exc)}",
+            f"anthropic: HTTP {status}: {_status_message(exc)}"
+            if not in_stream
+            else f"anthropic: {kind}: {_status_message(exc)}",
             status_code=status,
-            retryable=is_retryable_status(status),
+            retryable=is_retryable_status(status) or in_stream,
             retry_after=parse_retry_after(exc.response.headers),
         )
     if isinstance(exc, anthropic.APIError):
