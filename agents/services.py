@@ -44,6 +44,15 @@ def _next_version(existing: set[str]) -> str:
     return f"{n}.0.0"
 
 
+def _lock_agent(agent_id: str) -> None:
+    """Serialize version writes of one agent (exactly one current version)."""
+    list(Agent.objects.select_for_update().filter(pk=agent_id).values_list("pk", flat=True))
+
+
+def _lock_prompt(prompt_id: str) -> None:
+    list(Prompt.objects.select_for_update().filter(pk=prompt_id).values_list("pk", flat=True))
+
+
 # --- agents -----------------------------------------------------------------------------
 
 
@@ -105,6 +114,7 @@ def agent_version_create(
     if missing:
         raise NotFound(f"Tool {missing[0]!r} not found in this workspace.")
 
+    _lock_agent(agent.pk)
     existing = set(AgentVersion.objects.filter(agent=agent).values_list("version", flat=True))
     if version and version in existing:
         raise validation_error({"version": [f"Version {version!r} already exists."]})
@@ -141,6 +151,7 @@ def agent_version_create(
 
 @transaction.atomic
 def agent_version_promote(*, version: AgentVersion) -> AgentVersion:
+    _lock_agent(version.agent_id)
     AgentVersion.objects.filter(agent_id=version.agent_id, is_current=True).exclude(
         pk=version.pk
     ).update(is_current=False)
@@ -191,6 +202,7 @@ def prompt_version_create(
     """Create a prompt version (templates must parse); the first one becomes current."""
     validate_template(system_prompt, field="system_prompt")
     validate_template(user_prompt, field="user_prompt")
+    _lock_prompt(prompt.pk)
     existing = set(PromptVersion.objects.filter(prompt=prompt).values_list("version", flat=True))
     if version and version in existing:
         raise validation_error({"version": [f"Version {version!r} already exists."]})
@@ -216,6 +228,7 @@ def prompt_version_create(
 
 @transaction.atomic
 def prompt_version_promote(*, version: PromptVersion) -> PromptVersion:
+    _lock_prompt(version.prompt_id)
     PromptVersion.objects.filter(prompt_id=version.prompt_id, is_current=True).exclude(
         pk=version.pk
     ).update(is_current=False)
