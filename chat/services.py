@@ -47,6 +47,20 @@ def _publish_message(message: Message) -> None:
     transaction.on_commit(send)
 
 
+def _announce_turn(session_id: str, execution_id: str) -> None:
+    """After commit: sockets on the session start following the new turn's events."""
+
+    def send() -> None:
+        try:
+            async_to_sync(bus.publish)(
+                bus.session_group(session_id), {"type": "turn", "execution_id": execution_id}
+            )
+        except Exception:
+            logger.warning("could not announce turn %s", execution_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
 def session_create(
     *, workspace: Workspace, agent_id: Any, title: str, metadata: dict[str, Any],
     user_id: str | None,
@@ -137,6 +151,7 @@ def turn_start(
             token_count=0,
         )
         _publish_message(user_message)
+        _announce_turn(session.id, execution_id)
     run = AgentRun(
         model=prepared.model, fallback=prepared.fallback, system=system, history=history,
         user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,

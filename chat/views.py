@@ -12,9 +12,11 @@ from rest_framework.views import APIView
 
 from chat import selectors, services
 from chat.serializers import message_data, session_data
+from chat.tickets import ticket_issue
 from chat.validation import clean_metadata, clean_title, clean_user_id
 from promptrails.api.errors import validation_error
 from promptrails.api.pagination import meta, page_params, paginate
+from promptrails.api.formats import iso
 from promptrails.api.views import data, request_workspace
 
 LIST_PARAMS = [
@@ -103,3 +105,17 @@ class FeedbackView(APIView):
         services.feedback_submit(session=session, execution_id=request.data.get("execution_id"),
                                  value=request.data.get("value"))
         return data({"submitted": True})
+
+
+class WsTicketView(APIView):
+    """A single-use, 60-second ticket for opening the session's WebSocket from a browser."""
+
+    @extend_schema(request=None, responses={201: dict})
+    def post(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get(workspace=request_workspace(request),
+                                        session_id=session_id)
+        user = request.auth.user if request.auth is not None else None
+        ticket, expires_at = ticket_issue(workspace_id=session.workspace_id,
+                                          session_id=session.id,
+                                          user_id=getattr(user, "pk", None))
+        return data({"ticket": ticket, "expires_at": iso(expires_at)}, status.HTTP_201_CREATED)

@@ -35,3 +35,53 @@ def live_tenant(live: LiveServer) -> LiveTenant:
     agent = demo_agent_ensure(workspace=tenant.workspace)
     client = PromptRails(api_key=tenant.raw_key, base_url=live.url, max_retries=0)
     return LiveTenant(tenant=tenant, agent_id=agent.id, server=live, sdk=client)
+
+
+_SLOW: dict[str, LiveServer] = {}
+
+
+@pytest.fixture(scope="session")
+def slow_server(live_server_factory: Any) -> LiveServer:
+    """A server whose offline model takes ~30 ms a word: turns last long enough to interact."""
+    return live_server_factory(PROMPTRAILS_LOCAL_MODEL_DELAY="0.03")
+
+
+@pytest.fixture
+def live_factory_slow(slow_server: LiveServer, transactional_db: None) -> LiveTenant:
+    ensure_local_model()
+    tenant = make_tenant("Live slow")
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    client = PromptRails(api_key=tenant.raw_key, base_url=slow_server.url, max_retries=0)
+    return LiveTenant(tenant=tenant, agent_id=agent.id, server=slow_server, sdk=client)
+
+
+def make_live_tenant(server: LiveServer, name: str = "Live A") -> LiveTenant:
+    """A tenant with the demo agent and an SDK client on `server` (needs transactional_db)."""
+    ensure_local_model()
+    tenant = make_tenant(name)
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    client = PromptRails(api_key=tenant.raw_key, base_url=server.url, max_retries=0)
+    return LiveTenant(tenant=tenant, agent_id=agent.id, server=server, sdk=client)
+
+
+_SLOW: dict[str, LiveServer] = {}
+
+
+@pytest.fixture(scope="session")
+def slow_server(live_server_factory: Any) -> LiveServer:
+    """A server whose local model is slow (30 ms a word) and whose SSE keepalive is 0.3 s.
+
+    One per test process, also when tests/executions imports this fixture.
+    """
+    server = _SLOW.get("server")
+    if server is None or server.process.poll() is not None:
+        server = _SLOW["server"] = live_server_factory(
+            PROMPTRAILS_LOCAL_MODEL_DELAY="0.03", PROMPTRAILS_SSE_KEEPALIVE_SECONDS="0.3")
+    return server
+
+
+@pytest.fixture
+def slow_tenant(slow_server: LiveServer, transactional_db: None) -> LiveTenant:
+    if slow_server.process.poll() is not None:
+        pytest.fail(f"the slow server died:\n{slow_server.log()}")
+    return make_live_tenant(slow_server, "Slow A")
