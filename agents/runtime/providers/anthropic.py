@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -36,7 +37,10 @@ _clients = ClientCache(_make_client)
 
 def get_client(spec: ModelSpec) -> anthropic.AsyncAnthropic:
     try:
-        client: anthropic.AsyncAnthropic = _clients.get(spec.api_key, spec.base_url)
+        # Resolve env fallbacks here so the cache key reflects them.
+        api_key = spec.api_key or os.environ.get("ANTHROPIC_API_KEY")
+        base_url = spec.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+        client: anthropic.AsyncAnthropic = _clients.get(api_key, base_url)
     except anthropic.AnthropicError as exc:
         raise ProviderError(f"anthropic: {exc}", retryable=False) from None
     return client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -34,7 +35,10 @@ _clients = ClientCache(_make_client)
 
 def get_client(spec: ModelSpec) -> openai.AsyncOpenAI:
     try:
-        client: openai.AsyncOpenAI = _clients.get(spec.api_key, spec.base_url)
+        # Resolve env fallbacks here so the cache key reflects them.
+        api_key = spec.api_key or os.environ.get("OPENAI_API_KEY")
+        base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        client: openai.AsyncOpenAI = _clients.get(api_key, base_url)
     except openai.OpenAIError as exc:  # e.g. no API key configured
         raise ProviderError(f"openai: {exc}", retryable=False) from None
     return client
