@@ -33,7 +33,7 @@ test: install-test
 
 lint: install-test
 	$(BIN)/ruff check .
-	$(BIN)/mypy .
+	PYTHONPATH=. $(BIN)/mypy .
 
 bench: install-test
 	$(BIN)/python -m bench.run --quick

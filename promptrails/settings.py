@@ -102,7 +102,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    _db["TEST"] = {"NAME": str(DATA_DIR / f"test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")}
+    # A test database file per test run and worker, so concurrent runs never share one.
+    _run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:12]
+    _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    _db["TEST"] = {"NAME": str(DATA_DIR / f"test_{_run}_{_worker}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request may run on another thread: no persistent connections,
     # psycopg's pool instead.
