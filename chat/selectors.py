@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from agents.runtime.types import Message as RuntimeMessage
 from chat.models import Message, Session
@@ -50,7 +51,10 @@ def _metadata_filter(qs: QuerySet[Session], key: str, value: str, n: int) -> Que
         text_values |= {"true", "1"}
     if False in candidates:
         text_values |= {"false", "0"}
-    return qs.annotate(**{alias: KeyTextTransform(key, "metadata")}).filter(
+    # Cast: a bare KeyTextTransform's `__in` wraps each value in JSON_EXTRACT on SQLite
+    # (a plain string is then "malformed JSON"); compare as text instead.
+    key_text = Cast(KeyTextTransform(key, "metadata"), output_field=TextField())
+    return qs.annotate(**{alias: key_text}).filter(
         **{f"{alias}__in": sorted(text_values)}
     )
 

@@ -1,0 +1,1 @@
+from tests.chat.conftest import live_tenant, slow_server, slow_tenant  # noqa: F401
