@@ -150,6 +150,7 @@ def turn_start(
             execution_id=execution_id,
             token_count=0,
         )
+        Session.objects.filter(pk=session.id).update(updated_at=user_message.created_at)
         _publish_message(user_message)
         _announce_turn(session.id, execution_id)
     run = AgentRun(
@@ -202,11 +203,12 @@ def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
             execution_id=finished.execution_id,
         )
         _publish_message(message)
+    if message is not None:
+        now = message.created_at  # last activity is never older than the last message
     Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
         turn_execution_id=None, turn_lease_until=None, updated_at=now
     )
-    if message is None:
-        Session.objects.filter(pk=session_id).update(updated_at=now)
+    Session.objects.filter(pk=session_id).update(updated_at=now)
     return message
 
 
@@ -221,6 +223,7 @@ def turn_interrupted(finished: FinishedRun, session_id: str | None) -> None:
             metadata={"incomplete": True, "status": "failed", "error": finished.error},
         )
         _publish_message(message)
+        Session.objects.filter(pk=session_id).update(updated_at=message.created_at)
     Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
         turn_execution_id=None, turn_lease_until=None
     )
