@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
-urlpatterns: list = []
+from chat import pages
+
+urlpatterns = [
+    path("", pages.chat_page, name="chat-page"),
+    path("login", auth_views.LoginView.as_view(template_name="registration/login.html",
+                                               next_page="/"), name="login"),
+    path("logout", auth_views.LogoutView.as_view(next_page="/login"), name="logout"),
+]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from asgiref.sync import sync_to_async
-
 from django.http import HttpRequest, HttpResponseBase
 
 from chat import services
-from chat.views import MessageListView
 from chat.models import Message
 from chat.serializers import send_data
 from chat.validation import clean_content
+from chat.views import MessageListView
 from executions import runner
 from executions.follow import follow
 from executions.sse import sse_response

@@ -29,7 +29,8 @@ def clean_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
             {field: [f"Must be at most {settings.METADATA_MAX_BYTES} bytes of JSON (got {size})."]}
         )
     if _depth(value) > settings.METADATA_MAX_DEPTH:
-        raise validation_error({field: [f"Must nest at most {settings.METADATA_MAX_DEPTH} levels."]})
+        limit = settings.METADATA_MAX_DEPTH
+        raise validation_error({field: [f"Must nest at most {limit} levels."]})
     return value
 
 

@@ -15,8 +15,8 @@ from chat.serializers import message_data, session_data
 from chat.tickets import ticket_issue
 from chat.validation import clean_metadata, clean_title, clean_user_id
 from promptrails.api.errors import validation_error
-from promptrails.api.pagination import meta, page_params, paginate
 from promptrails.api.formats import iso
+from promptrails.api.pagination import meta, page_params, paginate
 from promptrails.api.views import data, request_workspace
 
 LIST_PARAMS = [

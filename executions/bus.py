@@ -46,10 +46,10 @@ class Subscription:
         self._layer = layer
         self._channel = channel
 
-    async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The next payload, or None when `timeout` seconds pass without one."""
+    async def get(self, wait: float | None = None) -> dict[str, Any] | None:
+        """The next payload, or None when `wait` seconds pass without one."""
         try:
-            message = await asyncio.wait_for(self._layer.receive(self._channel), timeout)
+            message = await asyncio.wait_for(self._layer.receive(self._channel), wait)
         except TimeoutError:
             return None
         payload = message.get("payload")

@@ -54,7 +54,7 @@ async def follow(
             if event["type"] in log.TERMINAL_TYPES:
                 return
         while True:
-            event = await live.get(timeout=interval)
+            event = await live.get(wait=interval)
             if event is None:
                 yield KEEPALIVE
                 tail = await _check_finished(execution_id, last)

@@ -8,7 +8,7 @@ thread's connection afterwards (with psycopg's pool this returns it to the pool)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections

@@ -154,6 +154,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
 APPEND_SLASH = False
 CSRF_FAILURE_VIEW = "promptrails.api.errors.csrf_failure"
 

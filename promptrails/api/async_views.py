@@ -17,7 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from promptrails.api.errors import ApiError, error_response, validation_error
 from promptrails.db import run_db
-from promptrails.tenancy import AuthFailed, WorkspaceAuth, workspace_from_api_key, workspace_from_user
+from promptrails.tenancy import (
+    AuthFailed,
+    WorkspaceAuth,
+    workspace_from_api_key,
+    workspace_from_user,
+)
 
 logger = logging.getLogger("promptrails.api")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

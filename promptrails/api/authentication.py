@@ -8,7 +8,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.request import Request
 
-from promptrails.tenancy import AuthFailed, WorkspaceAuth, workspace_from_api_key, workspace_from_user
+from promptrails.tenancy import (
+    AuthFailed,
+    WorkspaceAuth,
+    workspace_from_api_key,
+    workspace_from_user,
+)
 
 
 class ApiKeyPrincipal:

@@ -37,15 +37,6 @@ def live_tenant(live: LiveServer) -> LiveTenant:
     return LiveTenant(tenant=tenant, agent_id=agent.id, server=live, sdk=client)
 
 
-_SLOW: dict[str, LiveServer] = {}
-
-
-@pytest.fixture(scope="session")
-def slow_server(live_server_factory: Any) -> LiveServer:
-    """A server whose offline model takes ~30 ms a word: turns last long enough to interact."""
-    return live_server_factory(PROMPTRAILS_LOCAL_MODEL_DELAY="0.03")
-
-
 @pytest.fixture
 def live_factory_slow(slow_server: LiveServer, transactional_db: None) -> LiveTenant:
     ensure_local_model()
