@@ -59,7 +59,7 @@ class DateRangeFilter(admin.FieldListFilter):
             value = value[-1] if value else ""
         return str(value)
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.param_from, self.param_to]
 
     def has_output(self) -> bool:
@@ -78,7 +78,7 @@ class DateRangeFilter(admin.FieldListFilter):
             queryset = queryset.filter(**{f"{self.field_path}__lt": end})
         return queryset
 
-    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: Any) -> Iterator[Any]:
         today = timezone.localdate()
         remove = [self.param_from, self.param_to]
         yield {

@@ -26,8 +26,9 @@ def member_workspace_ids(request: HttpRequest) -> list[str]:
     """The ids of the workspaces the request's user belongs to (cached on the request)."""
     cached = getattr(request, _CACHE_ATTR, None)
     if cached is None:
-        cached = list(
-            Membership.objects.filter(user_id=request.user.pk).values_list(
+        user_pk = request.user.pk
+        cached = [] if user_pk is None else list(
+            Membership.objects.filter(user_id=user_pk).values_list(
                 "workspace_id", flat=True
             )
         )

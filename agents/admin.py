@@ -1,0 +1,180 @@
+"""Admin for agents, prompts, the LLM model registry, credentials and built-in tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from rest_framework.exceptions import ValidationError as DrfValidationError
+
+from agents.models import (
+    Agent,
+    AgentVersion,
+    AgentVersionTool,
+    Credential,
+    LLMModel,
+    McpTool,
+    Prompt,
+    PromptVersion,
+)
+from agents.serializers import check_credential_value
+from agents.services import credential_create, credential_update
+from promptrails.admin_filters import ScopedRelatedFilter
+from promptrails.admin_scoping import WorkspaceScopedAdmin, WorkspaceScopedMixin
+
+
+class AgentVersionInline(WorkspaceScopedMixin, admin.TabularInline):  # type: ignore[type-arg]
+    """Versions are written through the API (which keeps exactly one current); shown here."""
+
+    model = AgentVersion
+    fields = ("version", "is_current", "message", "model_config", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Agent)
+class AgentAdmin(WorkspaceScopedAdmin):
+    list_display = ("name", "workspace", "type", "status", "created_at")
+    list_select_related = ("workspace",)
+    list_filter = (("workspace", ScopedRelatedFilter), "type", "status")
+    search_fields = ("name", "description")
+    inlines = (AgentVersionInline,)
+
+
+class AgentVersionToolInline(WorkspaceScopedMixin, admin.TabularInline):  # type: ignore[type-arg]
+    model = AgentVersionTool
+    extra = 0
+    autocomplete_fields = ("tool",)
+
+
+class PromptVersionInline(WorkspaceScopedMixin, admin.StackedInline):  # type: ignore[type-arg]
+    model = PromptVersion
+    fields = ("version", "is_current", "system_prompt", "user_prompt", "message", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Prompt)
+class PromptAdmin(WorkspaceScopedAdmin):
+    list_display = ("name", "workspace", "status", "created_at")
+    list_select_related = ("workspace",)
+    list_filter = (("workspace", ScopedRelatedFilter), "status")
+    search_fields = ("name", "description")
+    inlines = (PromptVersionInline,)
+
+
+@admin.register(LLMModel)
+class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The global registry (no workspace): e.g. an Ollama model is provider "openai" with
+    the server's base_url (http://localhost:11434/v1)."""
+
+    list_display = ("display_name", "provider", "model_id", "base_url", "input_price",
+                    "output_price", "max_tokens", "is_active")
+    list_filter = ("provider", "is_active", "is_deprecated")
+    search_fields = ("model_id", "display_name")
+
+
+class CredentialForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The value is write-only: typed in a password field, encrypted on save, never shown."""
+
+    value = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. An API key, or for OpenAI-compatible servers a JSON object "
+                  '{"api_key": "...", "base_url": "http://..."}. Leave empty to keep the '
+                  "current value.",
+    )
+
+    class Meta:
+        model = Credential
+        fields = ["workspace", "name", "type", "category", "description", "is_default"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        value = cleaned.get("value") or ""
+        if self.instance.pk is None and not value:
+            self.add_error("value", "A value is required.")
+        elif value:
+            try:
+                check_credential_value(cleaned.get("type") or self.instance.type, value)
+            except DrfValidationError as exc:
+                detail = exc.detail
+                messages = detail.get("value", detail) if isinstance(detail, dict) else detail
+                self.add_error("value", [str(m) for m in messages])  # type: ignore[union-attr]
+        return cleaned
+
+
+@admin.register(Credential)
+class CredentialAdmin(WorkspaceScopedAdmin):
+    form = CredentialForm
+    list_display = ("name", "workspace", "type", "category", "masked_content", "is_default",
+                    "is_valid", "created_at")
+    list_select_related = ("workspace",)
+    list_filter = (("workspace", ScopedRelatedFilter), "type", "is_default")
+    search_fields = ("name", "type")
+    readonly_fields = ("masked_content", "is_valid", "last_checked_at", "created_at",
+                       "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None:  # the workspace and type of a stored credential stay
+            return (*self.readonly_fields, "workspace", "type")
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Credential, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if not change:
+            created = credential_create(
+                workspace=data["workspace"], name=data["name"], type=data["type"],
+                value=data["value"], category=data.get("category") or "llm",
+                description=data.get("description") or "",
+                is_default=bool(data.get("is_default")),
+            )
+            form.instance = created
+            obj.pk = created.pk
+            return
+        changes: dict[str, Any] = {
+            key: data[key] for key in ("name", "category", "description", "is_default")
+            if key in data
+        }
+        if data.get("value"):
+            changes["value"] = data["value"]
+        credential_update(credential=Credential.objects.get(pk=obj.pk), changes=changes)
+
+
+@admin.register(McpTool)
+class McpToolAdmin(WorkspaceScopedAdmin):
+    list_display = ("name", "workspace", "type", "is_active", "status")
+    list_select_related = ("workspace",)
+    list_filter = (("workspace", ScopedRelatedFilter), "type", "is_active")
+    search_fields = ("name", "description")
+
+
+@admin.register(AgentVersion)
+class AgentVersionAdmin(WorkspaceScopedAdmin):
+    """Reached from an agent's page: a version with its attached tools."""
+
+    list_display = ("__str__", "agent", "is_current", "created_at")
+    list_select_related = ("agent",)
+    search_fields = ("agent__name", "version")
+    readonly_fields = ("agent", "version", "is_current", "created_at")
+    fields = ("agent", "version", "is_current", "message", "config", "model_config",
+              "run_budget", "created_at")
+    inlines = (AgentVersionToolInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False  # not listed on the index; reached through agents

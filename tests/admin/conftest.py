@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from agents.models import Agent
+from chat.models import Feedback, Message, Session
+from executions.models import Execution
+from promptrails.models import Membership, Workspace
+
+ADMIN_MODELS = [
+    ("chat", "session"), ("chat", "message"), ("chat", "feedback"),
+    ("executions", "execution"), ("agents", "agent"), ("agents", "agentversion"),
+    ("agents", "prompt"), ("agents", "credential"), ("agents", "mcptool"),
+    ("agents", "llmmodel"), ("promptrails", "workspace"), ("promptrails", "membership"),
+    ("promptrails", "apikey"),
+]
+
+
+@dataclass
+class World:
+    a: Workspace
+    b: Workspace
+    agent_a: Agent
+    agent_b: Agent
+    sessions: dict[str, Session] = field(default_factory=dict)
+
+
+def make_session(workspace: Workspace, agent: Agent | None, title: str,
+                 metadata: dict[str, Any] | None = None, messages: int = 2,
+                 content: str = "hello", user_id: str | None = None) -> Session:
+    session = Session.objects.create(workspace=workspace, agent=agent, title=title,
+                                     metadata=metadata or {}, user_id=user_id)
+    for i in range(messages):
+        execution = None
+        role = "user" if i % 2 == 0 else "assistant"
+        if role == "assistant":
+            execution = Execution.objects.create(workspace=workspace, agent=agent,
+                                                 session_id=session.id, status="completed",
+                                                 total_tokens=30, cost=0.5, duration_ms=1200)
+        Message.objects.create(session=session, role=role, content=f"{content} {i}",
+                               token_count=10 * (i + 1), cost=0.25 if role == "assistant" else 0,
+                               model="m1" if role == "assistant" else "", execution=execution)
+    return session
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    a = Workspace.objects.create(name="Workspace A")
+    b = Workspace.objects.create(name="Workspace B")
+    agent_a = Agent.objects.create(workspace=a, name="Agent A")
+    agent_b = Agent.objects.create(workspace=b, name="Agent B")
+    w = World(a=a, b=b, agent_a=agent_a, agent_b=agent_b)
+    w.sessions["web"] = make_session(a, agent_a, "Web chat", {"channel": "web", "user_id": "ext-1"},
+                                     content="refund please")
+    w.sessions["app"] = make_session(a, agent_a, "App chat", {"channel": "app", "lang": "en"},
+                                     content="where is my parcel")
+    w.sessions["secret"] = make_session(b, agent_b, "Secret B chat",
+                                        {"channel": "web", "tenant_b_key": "bee"},
+                                        content="confidential b")
+    return w
+
+
+def grant_staff(username: str, workspace: Workspace | None, *, change: bool = True) -> User:
+    user = User.objects.create_user(username, password="pw-123456", is_staff=True)
+    actions = ["view", "change", "delete", "add"] if change else ["view"]
+    perms = Permission.objects.filter(
+        content_type__app_label__in={app for app, _ in ADMIN_MODELS},
+        codename__in=[f"{act}_{model}" for _, model in ADMIN_MODELS for act in actions],
+    )
+    user.user_permissions.set(perms)
+    if workspace is not None:
+        Membership.objects.create(user=user, workspace=workspace)
+    return user
+
+
+@pytest.fixture
+def member_client(world: World) -> Client:
+    """A staff member (not superuser) of workspace A, with full model permissions."""
+    client = Client()
+    client.force_login(grant_staff("staff-a", world.a))
+    return client
+
+
+def fb(session: Session, value: int) -> Feedback:
+    message = session.messages.filter(role="assistant").first()
+    assert message is not None and message.execution is not None
+    return Feedback.objects.create(session=session, execution=message.execution, value=value)
