@@ -14,8 +14,10 @@ from chat.validation import clean_content
 from chat.views import MessageListView
 from executions import runner
 from executions.follow import follow
+from executions.models import Execution, ExecutionStatus
 from executions.sse import sse_response
 from promptrails.api.async_views import async_api, authenticate, json_data, read_json
+from promptrails.api.errors import ApiError
 from promptrails.db import run_db
 
 
@@ -40,6 +42,18 @@ async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBas
         lambda: Message.objects.filter(execution_id=turn.execution_id, role="assistant")
         .order_by("-id").first()
     )
+    ended = await run_db(
+        lambda: Execution.objects.filter(pk=turn.execution_id).values("status", "error").first()
+    )
+    if ended is not None and ended["status"] == ExecutionStatus.FAILED:
+        # The provider failed (API.md §1: upstream_error); what was stored is in details.
+        raise ApiError(
+            f"The model failed: {ended['error'] or 'unknown error'}", code="upstream_error",
+            status_code=502,
+            details={"execution_id": turn.execution_id,
+                     "user_message_id": turn.user_message.id,
+                     "assistant_message_id": reply.id if reply is not None else None},
+        )
     return json_data(send_data(turn.user_message, reply), status=201)
 
 

@@ -1,0 +1,199 @@
+"""The turn path's invariants: one turn at a time, O(window) history, nothing lost."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from agents.models import LLMModel
+from agents.services import demo_agent_ensure
+from chat import selectors
+from chat.models import Message, Session
+from chat.services import turn_start
+from executions.models import Execution
+from tests.chat.conftest import LiveTenant, ensure_local_model
+from tests.chat.support import fake_openai_agent, headers
+from tests.fakes.server import FakeReply
+from tests.helpers import Tenant, assert_error
+
+BASE = "/api/v1/chat/sessions"
+LONG = " ".join(f"word{i}" for i in range(30))  # a reply of ~35 words: about 1 s when slowed
+
+
+def _send_all(url: str, key: str, targets: list[str], content: str) -> list[httpx.Response]:
+    """POST one message per target at the same moment (one thread each)."""
+    barrier = threading.Barrier(len(targets))
+    results: list[Any] = [None] * len(targets)
+
+    def worker(i: int, session_id: str) -> None:
+        with httpx.Client(timeout=60) as client:
+            barrier.wait()
+            try:
+                results[i] = client.post(f"{url}{BASE}/{session_id}/messages",
+                                         headers=headers(key), json={"content": content})
+            except Exception as exc:  # reported by the assertion below
+                results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i, sid)) for i, sid in enumerate(targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert all(isinstance(r, httpx.Response) for r in results), results
+    return results
+
+
+def test_twenty_simultaneous_sends_to_one_session(slow_tenant: LiveTenant) -> None:
+    sdk, key = slow_tenant.sdk, slow_tenant.tenant.raw_key
+    session = sdk.chat.create_session(agent_id=slow_tenant.agent_id)
+    responses = _send_all(slow_tenant.server.url, key, [session.id] * 20, LONG)
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 19, statuses
+    for response in responses:
+        if response.status_code == 409:
+            assert_error(response, 409, "session_busy")
+            assert int(response.headers["Retry-After"]) >= 1
+    winner = next(r for r in responses if r.status_code == 201).json()["data"]
+
+    history = sdk.chat.list_messages(session.id).data
+    assert [(m.role, m.content) for m in history] == [
+        ("user", LONG), ("assistant", winner["content"])]
+    assert winner["content"].startswith("Turn 1.")
+    executions = Execution.objects.filter(session_id=session.id)
+    assert [e.status for e in executions] == ["completed"]
+    # the session is free again: the next send is turn 2 with turn 1 in its history
+    reply = sdk.chat.send_message(session.id, content="again").content
+    assert reply.startswith("Turn 2.") and "word0" in reply
+
+
+def test_sends_to_different_sessions_run_in_parallel(slow_tenant: LiveTenant) -> None:
+    sdk, key = slow_tenant.sdk, slow_tenant.tenant.raw_key
+    sessions = [sdk.chat.create_session(agent_id=slow_tenant.agent_id).id for _ in range(6)]
+    responses = _send_all(slow_tenant.server.url, key, sessions, LONG)
+    assert [r.status_code for r in responses] == [201] * 6, [r.text for r in responses]
+    for session_id, response in zip(sessions, responses, strict=True):
+        data = response.json()["data"]
+        assert data["session_id"] == session_id and data["content"].startswith("Turn 1.")
+        assert Message.objects.filter(session_id=session_id).count() == 2
+
+
+def _insert_messages(session: Session, n: int, text: str) -> None:
+    """n messages, oldest first (ids sort before any real KSUID), inserted in bulk SQL."""
+    table = Message._meta.db_table
+    columns = ["id", "session_id", "role", "content", "metadata", "model", "token_count",
+               "prompt_tokens", "completion_tokens", "cost", "created_at"]
+    now = timezone.now()
+    rows = [] if connection.vendor == "postgresql" else [(f"0{i:026d}", session.id, "user" if i % 2 == 0 else "assistant", f"{i} {text}",
+             "{}", "", 0, 0, 0, 0.0, now) for i in range(n)]
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
+           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # one statement: executemany is slow here
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                "SELECT '0' || lpad(i::text, 26, '0'), %s, "
+                "CASE WHEN i %% 2 = 0 THEN 'user' ELSE 'assistant' END, i::text || ' ' || %s, "
+                "'{}'::jsonb, '', 0, 0, 0, 0, %s FROM generate_series(0, %s) AS i",
+                [session.id, text, now, n - 1],
+            )
+        else:
+            cursor.executemany(sql, rows)
+
+
+def test_a_send_reads_only_the_history_window(tenant: Tenant) -> None:
+    ensure_local_model()
+    LLMModel.objects.filter(provider="local").update(max_tokens=8000)  # a small window
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    text = "lorem ipsum dolor sit amet"
+    _insert_messages(session, 100_000, text)
+    assert Message.objects.filter(session=session).count() == 100_000
+
+    pulled = 0
+    real = selectors.history_newest_first
+
+    def counting(**kwargs: Any) -> Any:
+        nonlocal pulled
+        for item in real(**kwargs):
+            pulled += 1
+            yield item
+
+    import chat.services as services
+    original, services.history_newest_first = services.history_newest_first, counting
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            turn = turn_start(workspace=tenant.workspace, session_id=session.id, content="hi")
+    finally:
+        services.history_newest_first = original
+
+    window = len(turn.spec.run.history)
+    assert 0 < window < 1000
+    assert window <= pulled <= window + selectors.HISTORY_BATCH
+    assert turn.spec.run.history[-1].content.startswith("99999 ")
+    message_reads = [q["sql"] for q in queries.captured_queries
+                     if '"chat_message"' in q["sql"] and q["sql"].lstrip().startswith("SELECT")]
+    assert len(message_reads) <= window // selectors.HISTORY_BATCH + 2, message_reads
+    assert all("LIMIT" in sql for sql in message_reads), message_reads
+    assert len(queries.captured_queries) < 40
+
+
+def test_provider_failure_mid_turn_loses_nothing(tenant: Tenant, fake_openai: Any,
+                                                 transactional_db: None) -> None:
+    agent = fake_openai_agent(workspace=tenant.workspace, base_url=fake_openai.base_url)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    fake_openai.enqueue(FakeReply(text="The partial answer goes on and on", fault="reset",
+                                  fault_after=3))
+    response = tenant.client.post(f"{BASE}/{session.id}/messages", {"content": "tell me"},
+                                  format="json")
+    error = assert_error(response, 502, "upstream_error")
+
+    messages = list(Message.objects.filter(session=session).order_by("id"))
+    assert [m.role for m in messages] == ["user", "assistant"]
+    user, partial = messages
+    assert user.content == "tell me"
+    assert partial.content == "The partial answer"
+    assert partial.metadata["incomplete"] is True
+    execution = Execution.objects.get(session_id=session.id)
+    assert execution.status == "failed"
+    assert execution.error and isinstance(execution.error, str)
+    assert partial.metadata["error"] == execution.error
+    assert execution.output == {"content": "The partial answer", "incomplete": True}
+    assert user.execution_id == partial.execution_id == execution.id
+    assert error["details"] == {"execution_id": execution.id, "user_message_id": user.id,
+                                "assistant_message_id": partial.id}
+    assert execution.error in error["message"]
+    session.refresh_from_db()
+    assert session.turn_execution_id is None
+
+    fake_openai.enqueue(FakeReply(text="All good now"))
+    again = tenant.client.post(f"{BASE}/{session.id}/messages", {"content": "retry"},
+                               format="json")
+    assert again.status_code == 201, again.content
+    assert again.json()["data"]["content"] == "All good now"
+    sent = fake_openai.chat_requests()[-1].json["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[2]["content"] == "The partial answer"
+
+
+def test_provider_down_before_any_text(tenant: Tenant, fake_openai: Any,
+                                       transactional_db: None) -> None:
+    agent = fake_openai_agent(workspace=tenant.workspace, base_url=fake_openai.base_url)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    fake_openai.default = FakeReply(fault="http_400")
+    response = tenant.client.post(f"{BASE}/{session.id}/messages", {"content": "hello"},
+                                  format="json")
+    error = assert_error(response, 502, "upstream_error")
+    assert [m.role for m in Message.objects.filter(session=session)] == ["user"]
+    execution = Execution.objects.get(session_id=session.id)
+    assert execution.status == "failed" and execution.error
+    assert error["details"]["assistant_message_id"] is None
+    assert error["details"]["execution_id"] == execution.id
+    session.refresh_from_db()
+    assert session.turn_execution_id is None
