@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -13,5 +16,6 @@ from promptrails.models import Membership
 @login_required(login_url="/login")
 @ensure_csrf_cookie
 def chat_page(request: HttpRequest) -> HttpResponse:
-    memberships = Membership.objects.filter(user=request.user).select_related("workspace")
+    user = cast(User, request.user)  # login_required: never anonymous here
+    memberships = Membership.objects.filter(user=user).select_related("workspace")
     return render(request, "chat/page.html", {"memberships": memberships})

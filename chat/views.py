@@ -19,6 +19,14 @@ from promptrails.api.formats import iso
 from promptrails.api.pagination import meta, page_params, paginate
 from promptrails.api.views import data, request_workspace
 
+
+def body_of(request: Request) -> dict[str, Any]:
+    body = request.data
+    if not isinstance(body, dict):
+        raise validation_error({"body": ["The request body must be a JSON object."]})
+    return body
+
+
 LIST_PARAMS = [
     OpenApiParameter("page", int), OpenApiParameter("limit", int),
     OpenApiParameter("agent_id", str), OpenApiParameter("user_id", str),
@@ -37,7 +45,7 @@ class SessionListView(APIView):
 
     @extend_schema(request=dict, responses={201: dict})
     def post(self, request: Request) -> Response:
-        body = request.data
+        body = body_of(request)
         session = services.session_create(
             workspace=request_workspace(request),
             agent_id=body.get("agent_id"),
@@ -59,11 +67,12 @@ class SessionDetailView(APIView):
     @extend_schema(request=dict, responses={200: dict})
     def patch(self, request: Request, session_id: str) -> Response:
         session = self._session(request, session_id)
+        body = body_of(request)
         changes: dict[str, Any] = {}
-        if "title" in request.data:
-            changes["title"] = clean_title(request.data["title"])
-        if "metadata" in request.data:
-            changes["metadata"] = clean_metadata(request.data["metadata"])
+        if "title" in body:
+            changes["title"] = clean_title(body["title"])
+        if "metadata" in body:
+            changes["metadata"] = clean_metadata(body["metadata"])
         return data(session_data(services.session_update(session=session, changes=changes)))
 
     @extend_schema(responses={204: None})
@@ -102,8 +111,9 @@ class FeedbackView(APIView):
     def post(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(workspace=request_workspace(request),
                                         session_id=session_id)
-        services.feedback_submit(session=session, execution_id=request.data.get("execution_id"),
-                                 value=request.data.get("value"))
+        body = body_of(request)
+        services.feedback_submit(session=session, execution_id=body.get("execution_id"),
+                                 value=body.get("value"))
         return data({"submitted": True})
 
 

@@ -54,8 +54,8 @@ async def follow(
             if event["type"] in log.TERMINAL_TYPES:
                 return
         while True:
-            event = await live.get(wait=interval)
-            if event is None:
+            received = await live.get(wait=interval)
+            if received is None:
                 yield KEEPALIVE
                 tail = await _check_finished(execution_id, last)
                 for item in tail:
@@ -64,6 +64,7 @@ async def follow(
                 if tail and tail[-1]["type"] in log.TERMINAL_TYPES:
                     return
                 continue
+            event = received
             seq = event.get("seq")
             if not isinstance(seq, int) or seq <= last:
                 continue

@@ -38,7 +38,7 @@ from promptrails.db import run_db
 
 logger = logging.getLogger("promptrails.runner")
 FLUSH_INTERVAL = 0.1
-FinishHook = Callable[[FinishedRun], None]  # sync; runs inside the finishing transaction
+FinishHook = Callable[[FinishedRun], object]  # sync; runs inside the finishing transaction
 HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
 
 

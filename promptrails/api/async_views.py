@@ -70,7 +70,7 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def async_api(methods: set[str]) -> Callable[[AsyncView], AsyncView]:
+def async_api(methods: set[str]) -> Callable[[AsyncView], Any]:
     """Method check, CSRF handled by `authenticate`, ApiError → envelope, no stack traces."""
 
     def wrap(view: AsyncView) -> AsyncView:
