@@ -104,7 +104,7 @@ class CredentialForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         value = cleaned.get("value") or ""
-        if self.instance.pk is None and not value:
+        if self.instance._state.adding and not value:
             self.add_error("value", "A value is required.")
         elif value:
             try:

@@ -26,6 +26,11 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
             qs = qs.order_by(*ordering)
         return [(obj.pk, str(obj)) for obj in qs[:500]]
 
+    def has_output(self) -> bool:
+        # Also with a single choice (a member of one workspace), and always when a value is
+        # set: the changelist applies only the filters that have output.
+        return bool(self.lookup_choices) or bool(self.used_parameters)
+
 
 def _parse_day(raw: str) -> date:
     try:
