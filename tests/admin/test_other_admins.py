@@ -97,7 +97,8 @@ def test_agents_prompts_models_tools_pages(admin_client: Any, world: World) -> N
     html = admin_client.get(reverse("admin:agents_agent_change",
                                     args=[world.agent_a.pk])).content.decode()
     assert "first version" in html
-    html = admin_client.get(reverse("admin:agents_prompt_change", args=[prompt.pk])).content.decode()
+    html = admin_client.get(
+        reverse("admin:agents_prompt_change", args=[prompt.pk])).content.decode()
     assert "Be nice" in html
     response = admin_client.post("/admin/agents/llmmodel/add/", {
         "provider": "openai", "model_id": "llama3.2", "display_name": "Llama (Ollama)",
