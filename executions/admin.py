@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from executions import log, runner
+from executions import log
 from executions.models import ACTIVE_STATUSES, Execution, ExecutionStatus
 from executions.services import execution_request_cancel
 from promptrails.admin_filters import DateRangeFilter, ScopedRelatedFilter
@@ -130,6 +130,8 @@ class ExecutionAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Cancel selected running executions", permissions=["cancel"])
     def cancel_executions(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        from executions import runner  # the runtime, only when cancelling
+
         cancelled = 0
         for execution in queryset.filter(status__in=ACTIVE_STATUSES).exclude(
             status=ExecutionStatus.CANCEL_REQUESTED
