@@ -105,3 +105,66 @@ class ExecutionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.execution_id}#{self.seq} {self.type}"
+
+
+class SpanKind(models.TextChoices):
+    AGENT = "agent", "Agent"
+    LLM = "llm", "Model call"
+    TOOL = "tool", "Tool call"
+
+
+class SpanStatus(models.TextChoices):
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+
+
+class Span(models.Model):
+    """One span of a turn's trace (API.md §8): the root agent span, model calls, tool calls.
+
+    Written in one batch when the turn ends (see executions/traces.py), never per token.
+    """
+
+    id = KsuidField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="spans")
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="spans")
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True, default="")
+    session_id = models.CharField(max_length=27, null=True, blank=True)
+    kind = models.CharField(max_length=8, choices=SpanKind.choices)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=SpanStatus.choices, default=SpanStatus.OK)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    provider = models.CharField(max_length=32, blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    cache_creation_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    cost = models.FloatField(default=0)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    error = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-started_at"], name="span_ws_started"),
+            models.Index(fields=["workspace", "trace_id"], name="span_ws_trace"),
+            models.Index(fields=["workspace", "kind", "-started_at"], name="span_ws_kind"),
+            models.Index(fields=["workspace", "session_id"], name="span_ws_session"),
+            models.Index(fields=["workspace", "status", "-started_at"], name="span_ws_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["trace_id", "span_id"], name="uniq_span_in_trace"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trace_id}/{self.span_id} {self.kind} {self.name}"

@@ -31,7 +31,7 @@ from agents.runtime.types import (
     ToolEndEvent,
     ToolStartEvent,
 )
-from executions import bus, log, services
+from executions import bus, log, services, traces
 from executions.models import ExecutionStatus
 from executions.services import FinishedRun
 from promptrails.db import run_db
@@ -207,7 +207,8 @@ async def _run(run: LocalRun) -> None:
                 execution_id=spec.execution_id, status=result.status, content=result.content,
                 error=result.error, incomplete=result.incomplete, usage=result.usage,
                 cost=result.cost, model_id=result.model_id, tool_calls=result.tool_calls,
-                tool_runs=result.tool_runs, duration_ms=_ms(started),
+                tool_runs=result.tool_runs, llm_calls=result.llm_calls,
+                duration_ms=_ms(started),
             )
         except asyncio.CancelledError:
             if not run.cancel_requested:
@@ -235,7 +236,8 @@ def _partial(spec: TurnSpec, state: RunState, started: float, status: str,
         execution_id=spec.execution_id, status=status, content=state.content, error=error,
         incomplete=True, usage=state.usage, cost=state.cost,
         model_id=state.model_id or spec.run.model.model_id, tool_calls=tuple(state.tool_calls),
-        tool_runs=tuple(state.tool_runs), duration_ms=_ms(started),
+        tool_runs=tuple(state.tool_runs), llm_calls=tuple(state.llm_calls),
+        duration_ms=_ms(started),
     )
 
 
@@ -246,6 +248,7 @@ def _ms(started: float) -> int:
 def _store(spec: TurnSpec, finished: FinishedRun) -> None:
     with transaction.atomic():
         services.execution_finish(finished=finished)
+        traces.spans_record(finished)
         if spec.on_finish is not None:
             spec.on_finish(finished)
 

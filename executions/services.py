@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.runtime.types import ToolCall, ToolRun, Usage
+from agents.runtime.types import LlmCall, ToolCall, ToolRun, Usage
 from executions import log
 from executions.models import ACTIVE_STATUSES, Execution, ExecutionStatus
 from promptrails.api.errors import ApiError
@@ -35,6 +35,7 @@ class FinishedRun:
     duration_ms: int
     tool_calls: tuple[ToolCall, ...] = ()
     tool_runs: tuple[ToolRun, ...] = ()
+    llm_calls: tuple[LlmCall, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def token_usage(self) -> dict[str, int]:
