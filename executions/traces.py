@@ -39,6 +39,10 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _ms(delta: timedelta) -> int:
+    return int(delta.total_seconds() * 1000)
+
+
 def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
@@ -112,13 +116,19 @@ def _tool_span(execution: Execution, root: Span, run: ToolRun) -> Span:
 def spans_build(execution: Execution, finished: FinishedRun,
                 ended_at: datetime | None = None) -> list[Span]:
     """The spans of a finished turn: root agent span first, then its children in time order."""
-    ended = ended_at or timezone.now()
-    children_start = [c.started_at for c in finished.llm_calls] + [
-        t.started_at for t in finished.tool_runs]
-    # The runner's own measure of the turn; widened only if a child's wall clock says so.
-    started = ended - timedelta(milliseconds=finished.duration_ms)
-    if children_start:
-        started = min(started, _at(min(children_start)))
+    # The runner measured the turn (monotonic); children carry wall-clock starts. The root
+    # is placed to cover its children: it starts at the earlier of "now - duration" and the
+    # first child, and lasts the measured duration (longer only if a child ends later).
+    now = ended_at or timezone.now()
+    measured = timedelta(milliseconds=finished.duration_ms)
+    starts = [_at(c.started_at) for c in finished.llm_calls]
+    starts += [_at(t.started_at) for t in finished.tool_runs]
+    ends = [_at(c.started_at) + timedelta(milliseconds=c.duration_ms)
+            for c in finished.llm_calls]
+    ends += [_at(t.started_at) + timedelta(milliseconds=t.duration_ms)
+             for t in finished.tool_runs]
+    started = min([now - measured, *starts])
+    ended = max([started + measured, *ends])
     usage = finished.usage
     message = execution.input.get("message") if isinstance(execution.input, dict) else None
     root = Span(
@@ -128,7 +138,7 @@ def spans_build(execution: Execution, finished: FinishedRun,
         name=execution.agent_name or "agent",
         status=SpanStatus.OK if finished.status == "completed" else SpanStatus.ERROR,
         started_at=started, ended_at=ended,
-        duration_ms=max(finished.duration_ms, int((ended - started).total_seconds() * 1000)),
+        duration_ms=max(finished.duration_ms, _ms(ended - started)),
         model=finished.model_id, prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
         reasoning_tokens=usage.reasoning_tokens,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from executions import views
+from executions import traces_api, views
 
 urlpatterns = [
     path("executions", views.ExecutionListView.as_view()),
@@ -12,4 +12,7 @@ urlpatterns = [
     path("executions/<str:execution_id>/approve", views.ExecutionDecisionView.as_view()),
     path("executions/<str:execution_id>/deny", views.ExecutionDecisionView.as_view()),
     path("agents/<str:agent_id>/execute", views.agent_execute),
+    path("traces", traces_api.TraceListView.as_view()),
+    path("traces/summary", traces_api.TraceSummaryView.as_view()),
+    path("traces/<str:trace_id>", traces_api.TraceDetailView.as_view()),
 ]
