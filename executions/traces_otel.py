@@ -26,7 +26,7 @@ logger = logging.getLogger("promptrails.traces")
 
 _lock = threading.Lock()
 _processor: Any = None
-_processor_key: tuple[str, str] | None = None
+_processor_key: tuple[str, str, float | None] | None = None
 SCOPE = "promptrails.executions"
 
 
@@ -53,12 +53,13 @@ def _get_processor() -> Any:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    key = (endpoint(), service_name())
+    timeout = getattr(settings, "OTEL_EXPORTER_OTLP_TIMEOUT", None)  # None: env or 10 s
+    key = (endpoint(), service_name(), float(timeout) if timeout else None)
     with _lock:
         if _processor is None or _processor_key != key:
             old = _processor
             _processor = BatchSpanProcessor(
-                OTLPSpanExporter(endpoint=key[0]), schedule_delay_millis=500
+                OTLPSpanExporter(endpoint=key[0], timeout=key[2]), schedule_delay_millis=500
             )
             _processor_key = key
             if old is not None:
@@ -171,10 +172,13 @@ def force_flush(timeout_millis: int = 10_000) -> bool:
     return bool(processor.force_flush(timeout_millis))
 
 
-def _shutdown() -> None:
-    processor = _processor
+def shutdown() -> None:
+    """Flush what can be sent, stop the exporter (it stops retrying) and forget it."""
+    global _processor, _processor_key
+    with _lock:
+        processor, _processor, _processor_key = _processor, None, None
     if processor is not None:
         processor.shutdown()
 
 
-atexit.register(_shutdown)
+atexit.register(shutdown)

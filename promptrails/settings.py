@@ -209,6 +209,11 @@ SSE_KEEPALIVE_SECONDS = float(os.environ.get("PROMPTRAILS_SSE_KEEPALIVE_SECONDS"
 PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROMPTRAILS_PROVIDER_TIMEOUT", "60"))
 CREDENTIALS_KEY = os.environ.get("PROMPTRAILS_CREDENTIALS_KEY", "")
 
+# --- OpenTelemetry export of traces (optional; off unless an endpoint is set) ---------------
+OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "promptrails-server")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
