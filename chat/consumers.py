@@ -28,7 +28,13 @@ from executions.services import execution_request_cancel
 from promptrails.api.errors import ApiError
 from promptrails.db import run_db
 from promptrails.models import Workspace
-from promptrails.tenancy import AuthFailed, workspace_from_api_key, workspace_from_user
+from promptrails.ratelimit import enforce
+from promptrails.tenancy import (
+    AuthFailed,
+    WorkspaceAuth,
+    workspace_from_api_key,
+    workspace_from_user,
+)
 
 logger = logging.getLogger("promptrails.ws")
 MAX_FRAME_BYTES = 256 * 1024
@@ -47,10 +53,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.listener: asyncio.Task[Any] | None = None
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
-        workspace = await self._authenticate(query)
-        if workspace is None:
+        auth = await self._authenticate(query)
+        if auth is None:
             return await self._refuse(CLOSE_UNAUTHORIZED)
-        self.workspace = workspace
+        self.auth = auth
+        self.workspace = workspace = auth.workspace
         rows = await run_db(
             lambda: list(Session.objects.filter(pk=self.session_id, workspace=workspace)
                          .values_list("turn_execution_id", flat=True))
@@ -75,23 +82,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.close(code=code)
 
-    async def _authenticate(self, query: dict[str, list[str]]) -> Workspace | None:
+    async def _authenticate(self, query: dict[str, list[str]]) -> WorkspaceAuth | None:
         headers = {k.decode().lower(): v.decode(errors="replace")
                    for k, v in self.scope.get("headers", [])}
         self.user_id = None
         if "x-api-key" in headers:
             try:
-                auth = await run_db(workspace_from_api_key, headers["x-api-key"].strip())
+                return await run_db(workspace_from_api_key, headers["x-api-key"].strip())
             except AuthFailed:
                 return None
-            return auth.workspace
         ticket = query.get("ticket", [""])[0]
         if ticket:
             grant = await run_db(ticket_redeem, ticket)
             if grant is None or grant["session_id"] != self.session_id:
                 return None
             self.user_id = grant.get("user_id")
-            return await run_db(Workspace.objects.filter(pk=grant["workspace_id"]).first)
+            workspace = await run_db(Workspace.objects.filter(pk=grant["workspace_id"]).first)
+            return WorkspaceAuth(workspace=workspace) if workspace is not None else None
         user = self.scope.get("user")
         if user is not None and user.is_authenticated and self._same_origin(headers):
             try:
@@ -99,7 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except AuthFailed:
                 return None
             self.user_id = user.pk
-            return auth.workspace
+            return auth
         return None
 
     def _same_origin(self, headers: dict[str, str]) -> bool:
@@ -180,9 +187,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _start_turn(self, frame: dict[str, Any]) -> None:
         content = clean_content(frame)
+        key = services.clean_idempotency_key(frame.get("idempotency_key"))
+        await run_db(enforce, self.auth)
         turn = await run_db(services.turn_start, workspace=self.workspace,
-                            session_id=self.session_id, content=content, user_id=self.user_id)
-        runner.start(turn.spec)
+                            session_id=self.session_id, content=content, user_id=self.user_id,
+                            idempotency_key=key)
+        if turn.spec is not None:
+            runner.start(turn.spec)
         self._follow(turn.execution_id, 0)
 
     async def _cancel(self, frame: dict[str, Any]) -> None:

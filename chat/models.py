@@ -83,3 +83,24 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value:+d} on {self.execution_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A send made with an Idempotency-Key: a retry within 24 h returns the same turn."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
+                                  related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    session_id = models.CharField(max_length=27)
+    execution_id = models.CharField(max_length=27)
+    user_message_id = models.CharField(max_length=27)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="uniq_idempotency_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,23 +12,24 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent
-from agents.preparation import prepare_agent, render_prompts
+from agents.preparation import PreparedAgent, prepare_agent, render_prompts
 from agents.runtime.context_window import fit_history, history_budget
 from agents.runtime.types import AgentRun
-from chat.models import Feedback, Message, Session
+from chat.models import Feedback, IdempotencyKey, Message, Session
 from chat.selectors import history_newest_first, session_get
 from executions import bus
-from executions.models import Execution
+from executions.models import ACTIVE_STATUSES, Execution
 from executions.runner import TurnSpec
 from executions.services import FinishedRun, execution_create, execution_recover
-from promptrails.api.errors import NotFound, SessionBusy, validation_error
+from promptrails.api.errors import ApiError, NotFound, SessionBusy, validation_error
 from promptrails.ids import new_id
 from promptrails.models import Workspace
+from promptrails.ratelimit import enforce_concurrent_turns
 from promptrails.tenancy import scoped
 
 logger = logging.getLogger("promptrails.chat")
@@ -93,7 +96,44 @@ class Turn:
     execution_id: str
     session_id: str
     user_message: Message
-    spec: TurnSpec
+    spec: TurnSpec | None  # None: an idempotent retry of a turn that was already started
+    replay: bool = False
+
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def _request_hash(session_id: str, content: str) -> str:
+    return hashlib.sha256(json.dumps([session_id, content]).encode()).hexdigest()
+
+
+def clean_idempotency_key(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 255 or not value.isprintable():
+        raise validation_error(
+            {"idempotency_key": ["Must be a printable string of at most 255 characters."]}
+        )
+    return value
+
+
+def _idempotent_turn(workspace: Workspace, key: str, session_id: str, content: str) -> Turn | None:
+    """The turn an earlier send with this key started (within 24 h), if any."""
+    record = IdempotencyKey.objects.filter(
+        workspace=workspace, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW
+    ).first()
+    if record is None:
+        return None
+    if record.request_hash != _request_hash(session_id, content):
+        raise ApiError(
+            "This Idempotency-Key was used with a different request.",
+            code="idempotency_conflict", status_code=409,
+        )
+    user_message = Message.objects.filter(pk=record.user_message_id).first()
+    if user_message is None:  # the session was deleted since
+        raise NotFound("Chat session not found.")
+    return Turn(execution_id=record.execution_id, session_id=record.session_id,
+                user_message=user_message, spec=None, replay=True)
 
 
 def _lease_until() -> Any:
@@ -116,26 +156,23 @@ def _claim(session_id: str, execution_id: str) -> str | None | bool:
     return None
 
 
-def turn_start(
-    *, workspace: Workspace, session_id: str, content: str, user_id: int | None = None
-) -> Turn:
-    """Validate, store the user message, take the turn lock, and describe the run."""
-    session = session_get(workspace=workspace, session_id=session_id)
-    agent = scoped(Agent.objects.all(), workspace).filter(pk=session.agent_id).first()
-    if agent is None:
-        raise validation_error({"agent_id": ["This session's agent no longer exists."]})
-    prepared = prepare_agent(workspace=workspace, agent=agent)
-    system, user_text = render_prompts(
-        prepared,
-        variables={"message": content, "input": content, "metadata": session.metadata,
-                   "session": {"id": session.id, "title": session.title}},
-    )
-    budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
-    history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
-    execution_id = new_id()
+def _turn_write(
+    *, workspace: Workspace, session: Session, agent: Agent, prepared: PreparedAgent, content: str,
+    user_id: int | None, execution_id: str, idempotency_key: str | None,
+) -> Message | Turn:
+    """One transaction: claim the session, create the execution and the user message."""
     with transaction.atomic():
+        running = Execution.objects.filter(
+            workspace=workspace, status__in=ACTIVE_STATUSES
+        ).count()
+        enforce_concurrent_turns(workspace_id=workspace.pk, limit=workspace.max_concurrent_turns,
+                                 running=running)
         claim = _claim(session.id, execution_id)
         if claim is False:
+            if idempotency_key is not None:  # maybe the same request, started a moment ago
+                earlier = _idempotent_turn(workspace, idempotency_key, session.id, content)
+                if earlier is not None:
+                    return earlier
             raise SessionBusy(retry_after=1)
         if isinstance(claim, str):
             execution_recover(execution_id=claim)
@@ -151,8 +188,63 @@ def turn_start(
             token_count=0,
         )
         Session.objects.filter(pk=session.id).update(updated_at=user_message.created_at)
+        if idempotency_key is not None:
+            IdempotencyKey.objects.filter(
+                workspace=workspace, key=idempotency_key,
+                created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW,
+            ).delete()
+            IdempotencyKey.objects.create(
+                workspace=workspace, key=idempotency_key,
+                request_hash=_request_hash(session.id, content), session_id=session.id,
+                execution_id=execution_id, user_message_id=user_message.id,
+            )
         _publish_message(user_message)
         _announce_turn(session.id, execution_id)
+    return user_message
+
+
+def turn_start(
+    *, workspace: Workspace, session_id: str, content: str, user_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> Turn:
+    """Validate, store the user message, take the turn lock, and describe the run.
+
+    With an idempotency key, a retry of the same request returns the turn it started
+    (``replay=True``, nothing new is written); the same key with another body is a 409.
+    """
+    session = session_get(workspace=workspace, session_id=session_id)
+    if idempotency_key is not None:
+        earlier = _idempotent_turn(workspace, idempotency_key, session.id, content)
+        if earlier is not None:
+            return earlier
+    agent = scoped(Agent.objects.all(), workspace).filter(pk=session.agent_id).first()
+    if agent is None:
+        raise validation_error({"agent_id": ["This session's agent no longer exists."]})
+    prepared = prepare_agent(workspace=workspace, agent=agent)
+    system, user_text = render_prompts(
+        prepared,
+        variables={"message": content, "input": content, "metadata": session.metadata,
+                   "session": {"id": session.id, "title": session.title}},
+    )
+    budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
+    history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
+    execution_id = new_id()
+    try:
+        written = _turn_write(
+            workspace=workspace, session=session, agent=agent, prepared=prepared,
+            content=content, user_id=user_id, execution_id=execution_id,
+            idempotency_key=idempotency_key,
+        )
+    except IntegrityError:
+        # the same key won a race with a turn that already ended: return that one
+        earlier = (_idempotent_turn(workspace, idempotency_key, session.id, content)
+                   if idempotency_key is not None else None)
+        if earlier is None:
+            raise
+        return earlier
+    if isinstance(written, Turn):
+        return written
+    user_message = written
     run = AgentRun(
         model=prepared.model, fallback=prepared.fallback, system=system, history=history,
         user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,

@@ -24,20 +24,31 @@ from promptrails.db import run_db
 async def _start(request: HttpRequest, session_id: str) -> services.Turn:
     auth = await authenticate(request)
     content = clean_content(read_json(request))
+    key = services.clean_idempotency_key(request.headers.get("Idempotency-Key"))
     user_id = auth.user.pk if auth.user is not None else None
     turn = await run_db(services.turn_start, workspace=auth.workspace, session_id=session_id,
-                        content=content, user_id=user_id)
-    runner.start(turn.spec)
+                        content=content, user_id=user_id, idempotency_key=key)
+    if turn.spec is not None:
+        runner.start(turn.spec)
     return turn
+
+
+async def _until_finished(execution_id: str) -> None:
+    """Wait for the turn to end, wherever it runs (an idempotent retry may attach to it)."""
+    local = runner.local_run(execution_id)
+    if local is not None:
+        # shield: a client that goes away does not cancel the turn
+        await asyncio.shield(local.done.wait())
+        return
+    async for event in follow(execution_id):
+        if event.get("type") in ("done", "error"):
+            return
 
 
 @async_api({"POST"})
 async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBase:
     turn = await _start(request, session_id)
-    local = runner.local_run(turn.execution_id)
-    if local is not None:
-        # shield: a client that goes away does not cancel the turn
-        await asyncio.shield(local.done.wait())
+    await _until_finished(turn.execution_id)
     reply = await run_db(
         lambda: Message.objects.filter(execution_id=turn.execution_id, role="assistant")
         .order_by("-id").first()

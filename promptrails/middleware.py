@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from promptrails.api.errors import error_response
 
@@ -113,3 +113,23 @@ def _message(response: HttpResponseBase, code: str) -> str:
         "forbidden": "Forbidden.",
         "validation_error": "Bad request.",
     }[code]
+
+
+class LoginThrottleMiddleware(_Both):
+    """Sign-in attempts (admin and chat page) per client address: 429 past the limit."""
+
+    paths = ("/admin/login/", "/login")
+
+    def before(self, request: HttpRequest) -> HttpResponseBase | None:
+        if request.method == "POST" and request.path in self.paths:
+            from promptrails.ratelimit import login_attempt
+
+            ident = request.META.get("REMOTE_ADDR") or "unknown"
+            if not login_attempt(ident):
+                response = HttpResponse(
+                    "Too many sign-in attempts; wait a minute.", status=429,
+                    content_type="text/plain",
+                )
+                response["Retry-After"] = "60"
+                return response
+        return None

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "promptrails.middleware.RequestSizeLimitMiddleware",
+    "promptrails.middleware.LoginThrottleMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -175,6 +176,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["promptrails.api.parsers.LenientJSONParser"],
     "EXCEPTION_HANDLER": "promptrails.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["promptrails.api.throttling.WorkspaceRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DATETIME_FORMAT": "iso-8601",
     "UNAUTHENTICATED_USER": None,
@@ -208,6 +210,14 @@ TURN_LEASE_SECONDS = int(os.environ.get("PROMPTRAILS_TURN_LEASE_SECONDS", "30"))
 SSE_KEEPALIVE_SECONDS = float(os.environ.get("PROMPTRAILS_SSE_KEEPALIVE_SECONDS", "15"))
 PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROMPTRAILS_PROVIDER_TIMEOUT", "60"))
 CREDENTIALS_KEY = os.environ.get("PROMPTRAILS_CREDENTIALS_KEY", "")
+RATE_LIMIT_KEY_PER_MINUTE = int(os.environ.get("PROMPTRAILS_RATE_LIMIT_KEY_PER_MINUTE", "600"))
+RATE_LIMIT_WORKSPACE_PER_MINUTE = int(
+    os.environ.get("PROMPTRAILS_RATE_LIMIT_WORKSPACE_PER_MINUTE", "1200")
+)
+MAX_CONCURRENT_TURNS_PER_WORKSPACE = int(
+    os.environ.get("PROMPTRAILS_MAX_CONCURRENT_TURNS", "50")
+)
+RATE_LIMIT_LOGIN_PER_MINUTE = int(os.environ.get("PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE", "10"))
 
 # --- OpenTelemetry export of traces (optional; off unless an endpoint is set) ---------------
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from promptrails.api.errors import ApiError, error_response, validation_error
 from promptrails.db import run_db
+from promptrails.ratelimit import enforce
 from promptrails.tenancy import (
     AuthFailed,
     WorkspaceAuth,
@@ -36,11 +37,24 @@ def _csrf_failure(request: HttpRequest) -> bool:
     return checker.process_view(request, None, (), {}) is not None  # type: ignore[arg-type]
 
 
+def _key_auth(raw: str) -> WorkspaceAuth:
+    auth = workspace_from_api_key(raw)
+    enforce(auth)
+    return auth
+
+
+def _user_auth(user: Any, workspace_id: str | None) -> WorkspaceAuth:
+    auth = workspace_from_user(user, workspace_id)
+    enforce(auth)
+    return auth
+
+
 async def authenticate(request: HttpRequest) -> WorkspaceAuth:
+    """The workspace of the request (API key or session), with its rate limits counted."""
     raw = request.headers.get("X-API-Key")
     if raw is not None:
         try:
-            return await run_db(workspace_from_api_key, raw.strip())
+            return await run_db(_key_auth, raw.strip())
         except AuthFailed as exc:
             raise ApiError(str(exc), code="unauthorized", status_code=401) from None
     user = await request.auser()
@@ -48,7 +62,7 @@ async def authenticate(request: HttpRequest) -> WorkspaceAuth:
         if request.method not in SAFE_METHODS and _csrf_failure(request):
             raise ApiError("CSRF verification failed.", code="forbidden", status_code=403)
         try:
-            return await run_db(workspace_from_user, user, request.headers.get("X-Workspace-ID"))
+            return await run_db(_user_auth, user, request.headers.get("X-Workspace-ID"))
         except AuthFailed as exc:
             raise ApiError(str(exc), code="forbidden", status_code=403) from None
     raise ApiError(

@@ -1,0 +1,93 @@
+"""Rate limits: per key and per workspace per minute, concurrent turns, sign-in attempts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from agents.services import demo_agent_ensure
+from executions.models import Execution
+from promptrails.services import api_key_create
+from tests.chat.conftest import ensure_local_model
+from tests.helpers import Tenant, assert_error
+
+LIST = "/api/v1/llm-models"
+
+
+def test_per_key_limit_gives_429_with_headers(tenant: Tenant, settings: object) -> None:
+    settings.RATE_LIMIT_KEY_PER_MINUTE = 3  # type: ignore[attr-defined]
+    for _ in range(3):
+        assert tenant.client.get(LIST).status_code == 200
+    response = tenant.client.get(LIST)
+    error = assert_error(response, 429, "rate_limited")
+    assert int(response["Retry-After"]) >= 1
+    assert response["X-RateLimit-Limit"] == "3" and response["X-RateLimit-Remaining"] == "0"
+    assert error["details"]["scope"] == "key"
+    # another key of the same workspace has its own budget
+    _, raw = api_key_create(workspace=tenant.workspace)
+    other = APIClient()
+    other.credentials(HTTP_X_API_KEY=raw)
+    assert other.get(LIST).status_code == 200
+
+
+def test_per_workspace_limit_from_the_admin_field(tenant: Tenant, other_tenant: Tenant) -> None:
+    tenant.workspace.rate_limit_per_minute = 2
+    tenant.workspace.save()
+    _, raw = api_key_create(workspace=tenant.workspace)
+    second = APIClient()
+    second.credentials(HTTP_X_API_KEY=raw)
+    assert tenant.client.get(LIST).status_code == 200
+    assert second.get(LIST).status_code == 200
+    error = assert_error(second.get(LIST), 429, "rate_limited")
+    assert error["details"]["scope"] == "ws"
+    assert other_tenant.client.get(LIST).status_code == 200  # other workspaces unaffected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_send_route_is_limited_too(settings: object) -> None:
+    from tests.helpers import make_tenant
+
+    ensure_local_model()
+    tenant = make_tenant(f"rl-{uuid.uuid4().hex[:6]}")
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    session_id = tenant.client.post("/api/v1/chat/sessions", {"agent_id": agent.id},
+                                    format="json").json()["data"]["id"]
+    settings.RATE_LIMIT_KEY_PER_MINUTE = 3  # type: ignore[attr-defined]  # create + 2 sends
+    url = f"/api/v1/chat/sessions/{session_id}/messages"
+    assert tenant.client.post(url, {"content": "one"}, format="json").status_code == 201
+    assert tenant.client.post(url, {"content": "two"}, format="json").status_code == 201
+    assert_error(tenant.client.post(url, {"content": "three"}, format="json"), 429,
+                 "rate_limited")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_turns_limit() -> None:
+    from tests.helpers import make_tenant
+
+    ensure_local_model()
+    tenant = make_tenant(f"ct-{uuid.uuid4().hex[:6]}")
+    tenant.workspace.max_concurrent_turns = 1
+    tenant.workspace.save()
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    Execution.objects.create(workspace=tenant.workspace, agent=agent, status="running")
+    session_id = tenant.client.post("/api/v1/chat/sessions", {"agent_id": agent.id},
+                                    format="json").json()["data"]["id"]
+    response = tenant.client.post(f"/api/v1/chat/sessions/{session_id}/messages",
+                                  {"content": "hi"}, format="json")
+    error = assert_error(response, 429, "rate_limited")
+    assert error["details"]["scope"] == "concurrent_turns"
+    from chat.models import Message
+
+    assert not Message.objects.filter(session_id=session_id).exists()
+
+
+@pytest.mark.django_db
+def test_sign_in_attempts_are_throttled(settings: object) -> None:
+    settings.RATE_LIMIT_LOGIN_PER_MINUTE = 3  # type: ignore[attr-defined]
+    client = Client(REMOTE_ADDR=f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}")
+    codes = [client.post("/admin/login/", {"username": "x", "password": "y"}).status_code
+             for _ in range(4)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
