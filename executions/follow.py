@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from executions import bus, log, runner
-from executions.models import FINISHED_STATUSES, Execution
+from executions.models import FINISHED_STATUSES, Execution, ExecutionEvent
 from executions.services import execution_recover
 from promptrails.db import run_db
 
@@ -53,15 +53,20 @@ async def follow(
             last = event["seq"]
             if event["type"] in log.TERMINAL_TYPES:
                 return
+        # Already over (e.g. Last-Event-ID at the terminal event): nothing more will come.
+        tail = await _ended_tail(execution_id, last)
+        if tail is not None:
+            for item in tail:
+                yield item
+            return
         while True:
             received = await live.get(wait=interval)
             if received is None:
                 yield KEEPALIVE
-                tail = await _check_finished(execution_id, last)
-                for item in tail:
-                    yield item
-                    last = item["seq"]
-                if tail and tail[-1]["type"] in log.TERMINAL_TYPES:
+                tail = await _ended_tail(execution_id, last)
+                if tail is not None:
+                    for item in tail:
+                        yield item
                     return
                 continue
             event = received
@@ -92,16 +97,27 @@ async def _fill_gap(execution_id: str, last: int, upto: int) -> AsyncIterator[lo
         await asyncio.sleep(0.02)
 
 
-async def _check_finished(execution_id: str, last: int) -> list[log.Event]:
-    """While idle: if the execution ended (maybe in a process that died), return the rest."""
+async def _ended_tail(execution_id: str, last: int) -> list[log.Event] | None:
+    """If the execution ended (maybe in a process that died), the logged rest; else None."""
     if runner.local_run(execution_id) is not None:
-        return []
+        return None
     status = await run_db(_status, execution_id)
     if status not in FINISHED_STATUSES:
         stale = await run_db(_interrupt_if_stale, execution_id)
         if not stale:
-            return []
-    return await run_db(log.read, execution_id, last)
+            return None
+    tail = await run_db(log.read, execution_id, last)
+    if tail and tail[-1]["type"] in log.TERMINAL_TYPES:
+        return tail
+    if await run_db(_has_terminal, execution_id):
+        return tail  # the terminal event is at or before `last`: the follower has it
+    return None  # ended, but its last events are still being written to the log
+
+
+def _has_terminal(execution_id: str) -> bool:
+    return ExecutionEvent.objects.filter(
+        execution_id=execution_id, type__in=log.TERMINAL_TYPES
+    ).exists()
 
 
 def _interrupt_if_stale(execution_id: str) -> bool:
