@@ -80,9 +80,11 @@ def _model_spec(*, workspace: Workspace, model: LLMModel) -> ModelSpec:
             base_url = cred_base_url
     if model.base_url:
         base_url = model.base_url
-    if model.provider == "openai" and model.base_url and api_key is None \
-            and not os.environ.get("OPENAI_API_KEY"):
-        api_key = "not-needed"  # local OpenAI-compatible servers (Ollama…) take no key
+    env_key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(model.provider)
+    if env_key and model.base_url and api_key is None and not os.environ.get(env_key):
+        # servers of their own (Ollama, vLLM, an Anthropic-compatible proxy) may take no key;
+        # the SDK clients refuse to start without one
+        api_key = "not-needed"
     return ModelSpec(
         provider=model.provider,
         model_id=model.model_id,
