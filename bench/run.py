@@ -1,0 +1,694 @@
+"""The benchmark run (issue 8): `python -m bench.run [--quick] [--db sqlite|postgres|both]`.
+
+Starts the fake model, the server under test (one uvicorn process) on the embedded default
+and, when reachable, on PostgreSQL + Redis, and the LiteLLM proxy peer; runs the scenarios;
+prints markdown tables and writes bench/RESULTS.md (previous "Before/after" sections and the
+run history are kept).
+
+By default the working tree is benchmarked; `--rev REV` benchmarks a committed revision
+(extracted with `git archive` into a temporary directory), so edits in progress elsewhere in
+the tree neither break nor colour the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench import load, stack
+from bench.load import Sample, percentile
+
+RESULTS = stack.BENCH / "RESULTS.md"
+PROFILES = stack.BENCH / "profiles"
+HISTORY_SIZES = (10, 10_000, 100_000)
+TARGETS = {
+    "added1_p50": 10.0, "added1_p99": 50.0, "added100_p99": 100.0, "history_ratio": 1.5,
+}
+
+
+@dataclass
+class Plan:
+    quick: bool
+    fake_tokens: int = 200
+    ttft_ms: float = 50.0
+    itl_ms: float = 5.0
+    single: int = 20  # sequential streams for the 1-stream rows
+    rounds100: int = 1  # rounds of 100 concurrent streams
+    conc: int = 200  # concurrent conversations
+    ws_idle: int = 1000
+    ws_active: int = 200
+    history_sends: int = 5
+
+    @classmethod
+    def make(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(quick=True)
+        return cls(quick=False, single=100, rounds100=3, history_sends=20)
+
+    @property
+    def sessions(self) -> int:
+        return max(self.ws_idle, 10 + 100 * self.rounds100 + self.conc + self.ws_active + 20)
+
+
+@dataclass
+class Row:
+    scenario: str
+    n: int
+    p50: float  # ms
+    p99: float  # ms
+    errors: int
+    throughput: str
+    note: str = ""
+
+
+@dataclass
+class DbResult:
+    db: str
+    rows: list[Row] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
+    profile: str = ""
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def _ttfts(samples: list[Sample]) -> list[float]:
+    return [s.ttft for s in samples if s.ttft is not None and not s.error]
+
+
+def _totals(samples: list[Sample]) -> list[float]:
+    return [s.total for s in samples if s.total is not None and not s.error]
+
+
+def _tok_rate(samples: list[Sample], wall: float) -> str:
+    tokens = sum(s.tokens for s in samples)
+    return f"{tokens / wall:,.0f} tok/s" if wall > 0 else "-"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Sessions:
+    """Hands out fresh sessions (one turn at a time per session: never reuse a busy one)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.next = 0
+
+    def take(self, n: int) -> list[str]:
+        if self.next + n > len(self.ids):
+            self.next = 0  # wrap: earlier turns are finished by now
+        out = self.ids[self.next:self.next + n]
+        self.next += n
+        return out
+
+
+# --- scenarios --------------------------------------------------------------------------
+
+async def direct_baseline(fake_url: str, concurrency: int, count: int) -> list[Sample]:
+    async with load.client() as http:
+        if concurrency == 1:
+            return await load.sequential(
+                [partial(load.openai_stream, http, fake_url) for _ in range(count)])
+        samples: list[Sample] = []
+        for _ in range(max(1, count // concurrency)):
+            batch, _ = await load.concurrent(
+                [partial(load.openai_stream, http, fake_url) for _ in range(concurrency)])
+            samples += batch
+        return samples
+
+
+def added_row(name: str, ours: list[Sample], base: list[Sample], wall: float) -> tuple[Row, float,
+                                                                                        float]:
+    """Per-request added TTFT = our TTFT − the median TTFT of the model asked directly."""
+    baseline = percentile(_ttfts(base), 50)
+    added = [ms(t - baseline) for t in _ttfts(ours)]
+    p50, p99 = percentile(added, 50), percentile(added, 99)
+    row = Row(name, len(ours), p50, p99, load.errors(ours), _tok_rate(ours, wall),
+              f"model TTFT asked directly p50 {ms(baseline):.1f} ms; our raw TTFT p50 "
+              f"{ms(percentile(_ttfts(ours), 50)):.1f} / p99 {ms(percentile(_ttfts(ours), 99)):.1f}"
+              " ms")
+    return row, p50, p99
+
+
+async def scenario_added(server: stack.Server, fake_url: str, plan: Plan, pool: Sessions,
+                         result: DbResult, pyspy_out: Path | None) -> None:
+    base, key = server.base, server.key
+    async with load.client() as http:
+        # warm-up: first request imports lazily, builds the pooled client, fills caches
+        for sid in pool.take(3):
+            await load.sse_send(http, base, key, sid)
+        # 1 stream, sequential; rotate over 10 sessions so histories stay small
+        d1 = await direct_baseline(fake_url, 1, plan.single)
+        sids = pool.take(10)
+        start = time.perf_counter()
+        ours1 = await load.sequential(
+            [partial(load.sse_send, http, base, key, sids[i % 10]) for i in range(plan.single)])
+        row, p50, p99 = added_row("added TTFT, 1 stream (SSE)", ours1, d1,
+                                  time.perf_counter() - start)
+        result.rows.append(row)
+        result.metrics.update(added1_p50=p50, added1_p99=p99)
+        result.error_samples += load.first_errors(ours1)
+
+        # 100 concurrent streams (profiled when asked)
+        d100 = await direct_baseline(fake_url, 100, 100 * plan.rounds100)
+        spy = None
+        if pyspy_out is not None:
+            spy = stack.pyspy_start(server.proc.pid, pyspy_out, pyspy_out.with_suffix(".log"))
+            await asyncio.sleep(1.0)
+        cpu0 = stack.cpu_seconds(server.proc.pid)
+        ours100: list[Sample] = []
+        wall = 0.0
+        for _ in range(plan.rounds100):
+            batch, w = await load.concurrent(
+                [partial(load.sse_send, http, base, key, sid) for sid in pool.take(100)])
+            ours100 += batch
+            wall += w
+        cpu = stack.cpu_seconds(server.proc.pid) - cpu0
+        stack.pyspy_stop(spy)
+        row, p50, p99 = added_row("added TTFT, 100 concurrent (SSE)", ours100, d100, wall)
+        tokens = sum(s.tokens for s in ours100)
+        row.note += (f"; server CPU {cpu / max(len(ours100), 1) * 1000:.1f} ms/turn, "
+                     f"{cpu / max(tokens, 1) * 1e6:.0f} µs/token")
+        result.rows.append(row)
+        result.metrics.update(added100_p50=p50, added100_p99=p99,
+                              cpu_us_per_token=cpu / max(tokens, 1) * 1e6,
+                              cpu_ms_per_turn=cpu / max(len(ours100), 1) * 1000)
+        result.error_samples += load.first_errors(ours100)
+
+
+async def scenario_concurrency(server: stack.Server, plan: Plan, pool: Sessions,
+                               result: DbResult) -> None:
+    async with load.client() as http:
+        cpu0 = stack.cpu_seconds(server.proc.pid)
+        samples, wall = await load.concurrent(
+            [partial(load.sse_send, http, server.base, server.key, sid)
+             for sid in pool.take(plan.conc)])
+        cpu = stack.cpu_seconds(server.proc.pid) - cpu0
+    ttfts = [ms(t) for t in _ttfts(samples)]
+    totals = [ms(t) for t in _totals(samples)]
+    tokens = sum(s.tokens for s in samples)
+    result.rows.append(Row(
+        f"{plan.conc} concurrent SSE conversations × {plan.fake_tokens} tokens (TTFT)",
+        len(samples), percentile(ttfts, 50), percentile(ttfts, 99), load.errors(samples),
+        _tok_rate(samples, wall),
+        f"reply time p50 {percentile(totals, 50):,.0f} / p99 {percentile(totals, 99):,.0f} ms "
+        f"(the model alone: {plan.ttft_ms + plan.itl_ms * (plan.fake_tokens - 1):,.0f} ms); "
+        f"wall {wall:.1f} s; {tokens:,} tokens; server CPU {cpu:.1f} s"))
+    result.metrics.update(conc_errors=load.errors(samples), conc_ttft_p99=percentile(ttfts, 99),
+                          conc_tok_s=tokens / wall if wall else 0.0)
+    result.error_samples += load.first_errors(samples)
+
+
+async def scenario_websocket(server: stack.Server, plan: Plan, pool: Sessions,
+                             result: DbResult) -> None:
+    pid = server.proc.pid
+    # idle sockets: memory per socket
+    rss0 = stack.rss_kib(pid)
+    sockets: list[Any] = []
+    failures: list[str] = []
+    start = time.perf_counter()
+    ids = pool.ids[:plan.ws_idle]
+    for offset in range(0, len(ids), 100):
+        opened = await asyncio.gather(
+            *(load.ws_open(server.ws_base, server.key, sid) for sid in ids[offset:offset + 100]),
+            return_exceptions=True)
+        for item in opened:
+            if isinstance(item, BaseException):
+                failures.append(f"{type(item).__name__}: {item}"[:160])
+            else:
+                sockets.append(item)
+    open_wall = time.perf_counter() - start
+    await asyncio.sleep(2.0)
+    rss1 = stack.rss_kib(pid)
+    per_socket = (rss1 - rss0) / max(len(sockets), 1)
+    # are they alive? one ping round over all of them
+    ping_start = time.perf_counter()
+    pings = await asyncio.gather(*(_ping(s) for s in sockets), return_exceptions=True)
+    ping_wall = time.perf_counter() - ping_start
+    dead = sum(1 for p in pings if p is not True)
+    await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    result.rows.append(Row(
+        f"WebSocket: {plan.ws_idle} idle sockets (connect time)", plan.ws_idle,
+        math.nan, math.nan, len(failures) + dead, f"{per_socket:.1f} KiB RSS/socket",
+        f"RSS {rss0 / 1024:.0f} → {rss1 / 1024:.0f} MiB; opened in {open_wall:.1f} s "
+        f"(100 at a time); ping round over all {ms(ping_wall):.0f} ms"))
+    result.metrics.update(ws_kib_per_socket=per_socket, ws_idle_errors=len(failures) + dead)
+    result.error_samples += failures[:3]
+    await asyncio.sleep(1.0)
+
+    # active sockets: one turn each, all at once
+    ids = pool.take(plan.ws_active)
+    opened = await asyncio.gather(*(load.ws_open(server.ws_base, server.key, sid) for sid in ids),
+                                  return_exceptions=True)
+    live = [s for s in opened if not isinstance(s, BaseException)]
+    open_errors = len(opened) - len(live)
+    samples, wall = await load.concurrent([partial(load.ws_turn, s) for s in live])
+    await asyncio.gather(*(s.close() for s in live), return_exceptions=True)
+    ttfts = [ms(t) for t in _ttfts(samples)]
+    totals = [ms(t) for t in _totals(samples)]
+    result.rows.append(Row(
+        f"WebSocket: {plan.ws_active} active sockets, one turn each (TTFT)", len(ids),
+        percentile(ttfts, 50), percentile(ttfts, 99), load.errors(samples) + open_errors,
+        _tok_rate(samples, wall),
+        f"reply time p50 {percentile(totals, 50):,.0f} / p99 {percentile(totals, 99):,.0f} ms; "
+        f"wall {wall:.1f} s"))
+    result.metrics.update(ws_active_errors=load.errors(samples) + open_errors,
+                          ws_active_ttft_p99=percentile(ttfts, 99))
+    result.error_samples += load.first_errors(samples)
+
+
+async def _ping(socket: Any) -> bool:
+    await socket.send('{"type":"ping"}')
+    while True:
+        reply = json.loads(await asyncio.wait_for(socket.recv(), 60))
+        if reply.get("type") == "pong":
+            return True
+
+
+async def scenario_history(server: stack.Server, plan: Plan, result: DbResult) -> None:
+    medians: dict[int, float] = {}
+    async with load.client() as http:
+        for size in HISTORY_SIZES:
+            sid = server.setup["history"][str(size)]
+            await load.post_send(http, server.base, server.key, sid)  # warm-up
+            samples = await load.sequential(
+                [partial(load.post_send, http, server.base, server.key, sid)
+                 for _ in range(plan.history_sends)])
+            sse = await load.sequential(
+                [partial(load.sse_send, http, server.base, server.key, sid)
+                 for _ in range(plan.history_sends)])
+            totals = [ms(t) for t in _totals(samples)]
+            medians[size] = percentile(totals, 50)
+            result.rows.append(Row(
+                f"history: send on a session with {size:,} prior messages", len(samples),
+                medians[size], percentile(totals, 99), load.errors(samples) + load.errors(sse),
+                "-",
+                f"non-streaming POST (10-token reply, model alone "
+                f"{plan.ttft_ms + plan.itl_ms * 9:.0f} ms); SSE TTFT p50 "
+                f"{ms(percentile(_ttfts(sse), 50)):.1f} ms"))
+            result.error_samples += load.first_errors(samples) + load.first_errors(sse)
+    ratio = medians[HISTORY_SIZES[-1]] / medians[HISTORY_SIZES[0]]
+    result.metrics.update(history_ratio=ratio,
+                          history_ratio_10k=medians[HISTORY_SIZES[-1]] / medians[HISTORY_SIZES[1]])
+
+
+async def scenario_peer(peer: stack.Peer, fake_url: str, plan: Plan, result: DbResult) -> None:
+    async with load.client() as http:
+        for _ in range(3):
+            await load.openai_stream(http, peer.url, key="sk-bench")
+        d1 = await direct_baseline(fake_url, 1, plan.single)
+        start = time.perf_counter()
+        ours1 = await load.sequential(
+            [partial(load.openai_stream, http, peer.url, key="sk-bench")
+             for _ in range(plan.single)])
+        row, p50, p99 = added_row(f"LiteLLM proxy {peer.version}: added TTFT, 1 stream", ours1,
+                                  d1, time.perf_counter() - start)
+        result.rows.append(row)
+        result.metrics.update(peer_added1_p50=p50, peer_added1_p99=p99)
+        d100 = await direct_baseline(fake_url, 100, 100 * plan.rounds100)
+        samples: list[Sample] = []
+        wall = 0.0
+        for _ in range(plan.rounds100):
+            batch, w = await load.concurrent(
+                [partial(load.openai_stream, http, peer.url, key="sk-bench")
+                 for _ in range(100)])
+            samples += batch
+            wall += w
+        row, p50, p99 = added_row("LiteLLM proxy: added TTFT, 100 concurrent", samples, d100,
+                                  wall)
+        result.rows.append(row)
+        result.metrics.update(peer_added100_p50=p50, peer_added100_p99=p99)
+        samples, wall = await load.concurrent(
+            [partial(load.openai_stream, http, peer.url, key="sk-bench")
+             for _ in range(plan.conc)])
+        ttfts = [ms(t) for t in _ttfts(samples)]
+        tokens = sum(s.tokens for s in samples)
+        result.rows.append(Row(
+            f"LiteLLM proxy: {plan.conc} concurrent streams × {plan.fake_tokens} tokens (TTFT)",
+            len(samples), percentile(ttfts, 50), percentile(ttfts, 99), load.errors(samples),
+            _tok_rate(samples, wall), f"wall {wall:.1f} s; persists nothing"))
+        result.metrics.update(peer_conc_tok_s=tokens / wall if wall else 0.0,
+                              peer_conc_errors=load.errors(samples))
+        result.error_samples += load.first_errors(samples)
+
+
+async def scenario_direct(fake_url: str, plan: Plan, result: DbResult) -> None:
+    """The fake model alone: the floor every other row is measured against."""
+    async with load.client() as http:
+        samples, wall = await load.concurrent(
+            [partial(load.openai_stream, http, fake_url) for _ in range(plan.conc)])
+    ttfts = [ms(t) for t in _ttfts(samples)]
+    totals = [ms(t) for t in _totals(samples)]
+    result.rows.append(Row(
+        f"the fake model directly: {plan.conc} concurrent streams (TTFT)", len(samples),
+        percentile(ttfts, 50), percentile(ttfts, 99), load.errors(samples),
+        _tok_rate(samples, wall),
+        f"configured TTFT {plan.ttft_ms:.0f} ms, {plan.itl_ms:.0f} ms/token; reply time p99 "
+        f"{percentile(totals, 99):,.0f} ms"))
+    result.metrics.update(direct_conc_tok_s=sum(s.tokens for s in samples) / wall)
+
+
+# --- one database -----------------------------------------------------------------------
+
+async def run_db(db: str, args: argparse.Namespace, plan: Plan, fake: stack.FakeModel,
+                 app_dir: Path, logdir: Path) -> DbResult:
+    result = DbResult(db=db)
+    log(f"{db}: setting up (migrate, bootstrap, {plan.sessions} sessions, histories "
+        f"{', '.join(map(str, HISTORY_SIZES))})")
+    server = stack.prepare_server(
+        db, app_dir, fake.url, {"fake_url": fake.url, "sessions": plan.sessions,
+                                "history": list(HISTORY_SIZES)}, logdir / f"setup-{db}.log")
+    try:
+        stack.start_server(server, logdir / f"server-{db}.log")
+        pool = Sessions(server.setup["sessions"])
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        pyspy_out = None
+        if args.profile:
+            PROFILES.mkdir(exist_ok=True)
+            pyspy_out = PROFILES / f"{db}-100-streams.txt"
+        steps.append(("added latency", partial(scenario_added, server, fake.url, plan, pool,
+                                               result, pyspy_out)))
+        steps.append(("concurrency", partial(scenario_concurrency, server, plan, pool, result)))
+        steps.append(("websocket", partial(scenario_websocket, server, plan, pool, result)))
+        steps.append(("history", partial(scenario_history, server, plan, result)))
+        for name, step in steps:
+            log(f"{db}: {name}")
+            try:
+                await step()
+            except Exception as exc:  # noqa: BLE001 - report and go on with the next one
+                log(f"{db}: {name} FAILED: {type(exc).__name__}: {exc}")
+                result.error_samples.append(f"scenario {name} failed: {type(exc).__name__}: "
+                                            f"{exc}"[:300])
+            await asyncio.sleep(1.0)
+        result.metrics["rss_end_mib"] = stack.rss_kib(server.proc.pid) / 1024
+        if pyspy_out is not None and pyspy_out.exists():
+            from bench import profile
+
+            result.profile = profile.summarize(pyspy_out)
+    finally:
+        stack.drop_server(server)
+    return result
+
+
+# --- report -----------------------------------------------------------------------------
+
+def _fmt(value: float) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:,.1f}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| scenario | n | p50 ms | p99 ms | errors | throughput | notes |",
+             "|---|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.scenario} | {r.n} | {_fmt(r.p50)} | {_fmt(r.p99)} | {r.errors} | "
+                     f"{r.throughput} | {r.note} |")
+    return "\n".join(lines)
+
+
+def targets(result: DbResult, peer: DbResult | None) -> str:
+    m = result.metrics
+
+    def check(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+    def get(key: str) -> float | None:
+        value = m.get(key)
+        return None if value is None or math.isnan(value) else value
+
+    def cmp(key: str, limit: float) -> bool | None:
+        value = get(key)
+        return None if value is None else value <= limit
+
+    lines = ["| target | measured | |", "|---|---|---|"]
+    lines.append(f"| added TTFT p50 ≤ 10 ms, 1 stream | {_fmt(get('added1_p50'))} ms | "
+                 f"{check(cmp('added1_p50', 10))} |")
+    lines.append(f"| added TTFT p99 ≤ 50 ms, 1 stream | {_fmt(get('added1_p99'))} ms | "
+                 f"{check(cmp('added1_p99', 50))} |")
+    lines.append(f"| added TTFT p99 ≤ 100 ms, 100 concurrent | {_fmt(get('added100_p99'))} ms | "
+                 f"{check(cmp('added100_p99', 100))} |")
+    errs = m.get("conc_errors")
+    lines.append(f"| 0 errors, 200 concurrent streams, one process | "
+                 f"{'-' if errs is None else int(errs)} | "
+                 f"{check(None if errs is None else errs == 0)} |")
+    lines.append(f"| history 100,000 / 10 messages ≤ 1.5 | {_fmt(get('history_ratio'))}× "
+                 f"(100,000 / 10,000: {_fmt(get('history_ratio_10k'))}×) | "
+                 f"{check(cmp('history_ratio', 1.5))} |")
+    if peer is not None and "peer_added1_p50" in peer.metrics:
+        p = peer.metrics
+        ours1, theirs1 = get("added1_p50"), p.get("peer_added1_p50")
+        ours100, theirs100 = get("added100_p99"), p.get("peer_added100_p99")
+        ok = None if ours1 is None or theirs1 is None else ours1 <= theirs1
+        lines.append(f"| added TTFT p50 no worse than LiteLLM (1 stream) | ours {_fmt(ours1)} vs "
+                     f"LiteLLM {_fmt(theirs1)} ms (ratio {_ratio(ours1, theirs1)}) | {check(ok)} |")
+        ok = None if ours100 is None or theirs100 is None else ours100 <= theirs100
+        lines.append(f"| added TTFT p99 no worse than LiteLLM (100 concurrent) | ours "
+                     f"{_fmt(ours100)} vs LiteLLM {_fmt(theirs100)} ms (ratio "
+                     f"{_ratio(ours100, theirs100)}) | {check(ok)} |")
+        ours_t, theirs_t = get("conc_tok_s"), p.get("peer_conc_tok_s")
+        lines.append(f"| throughput at 200 concurrent vs LiteLLM | ours {_fmt(ours_t)} vs LiteLLM "
+                     f"{_fmt(theirs_t)} tok/s (ratio {_ratio(ours_t, theirs_t)}) | |")
+    return "\n".join(lines)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+        return "-"
+    return f"{a / b:.2f}×"
+
+
+def machine() -> str:
+    cpu = Path("/proc/cpuinfo").read_text()
+    models = [line.split(":", 1)[1].strip() for line in cpu.splitlines()
+              if line.startswith("model name")]
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    versions = []
+    for pkg in ("Django", "channels", "channels-redis", "uvicorn", "uvloop", "httptools",
+                "psycopg", "openai", "httpx", "websockets", "redis"):
+        with contextlib.suppress(Exception):
+            import importlib.metadata as md
+
+            versions.append(f"{pkg} {md.version(pkg)}")
+    pg = redis_v = "-"
+    with contextlib.suppress(Exception):
+        pg = subprocess.run(["psql", stack.PG_ADMIN + "/postgres", "-Atc", "show server_version"],
+                            capture_output=True, text=True, timeout=10).stdout.strip() or "-"
+    with contextlib.suppress(Exception):
+        import redis
+
+        redis_v = str(redis.Redis.from_url(stack.REDIS).info("server")["redis_version"])
+    return "\n".join([
+        f"- CPU: {models[0] if models else '?'} × {len(models)} logical CPUs "
+        f"(load driver, fake model, server and peer share them)",
+        f"- Memory: {mem}",
+        f"- OS: {platform.platform()}",
+        f"- Python {platform.python_version()}; {', '.join(versions)}",
+        f"- PostgreSQL {pg}, Redis {redis_v}",
+    ])
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=stack.ROOT, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def write_results(report: str) -> None:
+    """Replace the latest-run part of RESULTS.md; keep Before/after sections and the history."""
+    kept: list[str] = []
+    history_rows: list[str] = []
+    if RESULTS.exists():
+        text = RESULTS.read_text()
+        sections = text.split("\n## ")
+        for section in sections[1:]:
+            title = section.split("\n", 1)[0]
+            if title.lower().startswith("before/after"):
+                kept.append("## " + section.rstrip())
+            elif title.lower().startswith("run history"):
+                history_rows = [line for line in section.splitlines()[3:] if line.startswith("|")]
+    RESULTS.write_text(report.rstrip() + "\n\n" + "\n\n".join(kept) + ("\n\n" if kept else "")
+                       + "## Run history\n\n" + HISTORY_HEADER + "\n"
+                       + "\n".join(_NEW_HISTORY + history_rows) + "\n")
+
+
+HISTORY_HEADER = ("| date | revision | mode | db | added p50 / p99 (1) ms | added p99 (100) ms "
+                  "| errors @200 | TTFT p99 @200 ms | tok/s @200 | µs CPU/token | history "
+                  "100k/10 | KiB/idle socket | LiteLLM added p50 / p99(100) ms |\n"
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+_NEW_HISTORY: list[str] = []
+
+
+def history_row(date: str, rev: str, mode: str, result: DbResult, peer: DbResult | None) -> str:
+    m = result.metrics
+    p = peer.metrics if peer else {}
+
+    def f(key: str, src: dict[str, float] = m) -> str:
+        value = src.get(key)
+        return "-" if value is None else _fmt(value)
+
+    return (f"| {date} | {rev} | {mode} | {result.db} | {f('added1_p50')} / {f('added1_p99')} | "
+            f"{f('added100_p99')} | {f('conc_errors')} | {f('conc_ttft_p99')} | "
+            f"{f('conc_tok_s')} | {f('cpu_us_per_token')} | {f('history_ratio')} | "
+            f"{f('ws_kib_per_socket')} | {f('peer_added1_p50', p)} / "
+            f"{f('peer_added100_p99', p)} |")
+
+
+# --- main -------------------------------------------------------------------------------
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def app_snapshot(rev: str) -> Path:
+    target = Path(tempfile.mkdtemp(prefix="promptrails-rev-"))
+    archive = subprocess.run(["git", "archive", rev], cwd=stack.ROOT, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    plan = Plan.make(args.quick)
+    nofile = raise_nofile()  # inherited by the server and the fake model we start
+    if nofile < 4 * plan.ws_idle:
+        log(f"open-file limit is {nofile}: the {plan.ws_idle}-socket row may fail")
+    logdir = Path(tempfile.mkdtemp(prefix="promptrails-bench-logs-"))
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    if "postgres" in dbs and not stack.postgres_reachable():
+        log("PostgreSQL or Redis is not reachable at 127.0.0.1: skipping that run")
+        dbs.remove("postgres")
+    app_dir = app_snapshot(args.rev) if args.rev else (args.app_dir or stack.ROOT).resolve()
+    revision = _git("rev-parse", "--short", args.rev or "HEAD")
+    if args.app_dir:
+        revision = f"tree at {args.app_dir}"
+    elif not args.rev and _git("status", "--porcelain", "--untracked-files=no"):
+        revision += " + uncommitted changes"
+    started = datetime.datetime.now(datetime.UTC)
+    log(f"benchmarking {app_dir} ({revision}); logs in {logdir}")
+    results: list[DbResult] = []
+    peer_result: DbResult | None = None
+    try:
+        fake = stack.start_fake(tokens=plan.fake_tokens, ttft_ms=plan.ttft_ms,
+                                itl_ms=plan.itl_ms, procs=args.fake_procs,
+                                log=logdir / "fake.log")
+        floor = DbResult(db="fake model")
+        await scenario_direct(fake.url, plan, floor)
+        for db in dbs:
+            results.append(await run_db(db, args, plan, fake, app_dir, logdir))
+        if not args.no_peer:
+            peer_result = DbResult(db="litellm")
+            try:
+                log("LiteLLM proxy: starting")
+                peer = stack.start_litellm(fake.url, logdir / "litellm.log", logdir)
+                await scenario_peer(peer, fake.url, plan, peer_result)
+                stack.stop(peer.proc)
+            except Exception as exc:  # noqa: BLE001
+                log(f"LiteLLM peer failed: {exc}")
+                peer_result.error_samples.append(f"LiteLLM peer could not run: {exc}"[:400])
+    finally:
+        stack.stop_all()
+        if args.rev:
+            import shutil
+
+            shutil.rmtree(app_dir, ignore_errors=True)
+
+    command = "python -m bench.run " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    date = started.strftime("%Y-%m-%d %H:%M UTC")
+    elapsed = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    out = [
+        "# Benchmark results",
+        "",
+        f"Latest run: `{command.strip()}` on {date} ({'quick' if plan.quick else 'full'}; "
+        f"took {elapsed:.0f} s), revision {revision}.",
+        "",
+        "Produced by `bench/run.py` (issue 8). Everything runs on this one machine: one uvicorn "
+        "process under test, the lean fake model (`bench/fake_model.py`: "
+        f"{plan.fake_tokens} tokens, TTFT {plan.ttft_ms:.0f} ms, {plan.itl_ms:.0f} ms between "
+        f"tokens, {args.fake_procs} process(es)), the LiteLLM proxy peer (1 worker) and the "
+        "load driver (async httpx + websockets). Times are measured at the client. *Added* "
+        "TTFT = each request's time to its first content token minus the median time to first "
+        "token of the same fake model asked directly at the same concurrency. p50/p99 are "
+        "linear-interpolated percentiles; errors count HTTP errors, error events, streams "
+        "without a terminal event and transport failures.",
+        "",
+        "## Machine",
+        "",
+        machine(),
+        "",
+        "## The model alone",
+        "",
+        table(floor.rows),
+    ]
+    for result in results:
+        title = {"sqlite": "Embedded default (SQLite, in-memory channel layer)",
+                 "postgres": "PostgreSQL + Redis (channels-redis pub/sub layer)"}[result.db]
+        out += ["", f"## {title}", "", table(result.rows), "", "Targets (issue 8):", "",
+                targets(result, peer_result)]
+        if result.error_samples:
+            out += ["", "First errors: " + "; ".join(f"`{e}`" for e in result.error_samples[:6])]
+        if result.profile:
+            out += ["", f"### Profile at 100 concurrent streams ({result.db}, py-spy)", "",
+                    result.profile]
+    if peer_result is not None:
+        out += ["", "## The peer: LiteLLM proxy (same fake model, same run)", ""]
+        if peer_result.rows:
+            out += [table(peer_result.rows)]
+        if peer_result.error_samples:
+            out += ["", "Errors: " + "; ".join(f"`{e}`" for e in peer_result.error_samples[:4])]
+    report = "\n".join(out)
+    print(report)
+    if not args.no_write:
+        mode = "quick" if plan.quick else "full"
+        _NEW_HISTORY.extend(history_row(date, revision, mode, r, peer_result) for r in results)
+        write_results(report)
+        log(f"wrote {RESULTS}")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="PromptRails streaming benchmarks (issue 8)")
+    parser.add_argument("--quick", action="store_true", help="the < 5 minute version")
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--rev", help="benchmark this git revision instead of the working tree")
+    parser.add_argument("--app-dir", type=Path,
+                        help="benchmark the project tree at this path (e.g. a patched copy)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the server during the 100-stream row (bench/profiles/)")
+    parser.add_argument("--fake-procs", type=int, default=1)
+    parser.add_argument("--no-peer", action="store_true", help="skip the LiteLLM proxy")
+    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args()
+    os.chdir(stack.ROOT)
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    sys.exit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()
