@@ -5,7 +5,6 @@ from chat import pages
 
 urlpatterns = [
     path("", pages.chat_page, name="chat-page"),
-    path("login", auth_views.LoginView.as_view(template_name="registration/login.html",
-                                               next_page="/"), name="login"),
+    path("login", pages.login_page, name="login"),
     path("logout", auth_views.LogoutView.as_view(next_page="/login"), name="logout"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -36,10 +37,11 @@ def scoped(queryset: QuerySet[M], workspace: Workspace, field: str = "workspace"
 def workspace_from_api_key(raw: str) -> WorkspaceAuth:
     if not raw.startswith("pr_"):
         raise AuthFailed("Invalid API key.")
-    try:
-        key = ApiKey.objects.select_related("workspace").get(key_hash=hash_api_key(raw))
-    except ApiKey.DoesNotExist:
-        raise AuthFailed("Invalid API key.") from None
+    digest = hash_api_key(raw)
+    key = ApiKey.objects.select_related("workspace").filter(key_hash=digest).first()
+    # the lookup is by a SHA-256 of the key; compare in constant time all the same
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
+        raise AuthFailed("Invalid API key.")
     if key.revoked_at is not None:
         raise AuthFailed("This API key has been revoked.")
     now = timezone.now()
