@@ -7,7 +7,7 @@ PYTEST_ARGS ?= -n 2
 BIN = $(VENV)/bin
 export HOST PORT
 
-.PHONY: run test venv install install-test migrate lint bench bench-full
+.PHONY: run test venv install install-test migrate lint bench bench-full soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,6 @@ bench: install-test
 
 bench-full: install-test
 	$(BIN)/python -m bench.run
+
+soak: install-test
+	$(BIN)/python -m bench.soak --minutes 10 --chats 50

@@ -94,6 +94,11 @@ def _ensure_sweeper(loop: asyncio.AbstractEventLoop) -> None:
         _sweepers[id(loop)] = loop.create_task(_sweep(), name="execution-recovery")
 
 
+def running_count() -> int:
+    """Executions running in this process."""
+    return len(_RUNS)
+
+
 def local_run(execution_id: str) -> LocalRun | None:
     return _RUNS.get(execution_id)
 

@@ -39,9 +39,13 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     db_ok = await sync_to_async(_db_ok, thread_sensitive=False)()
     layer_ok = await _layer_ok()
     healthy = db_ok and layer_ok
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable",
-         "database": "ok" if db_ok else "down",
-         "channel_layer": "ok" if layer_ok else "down"},
-        status=200 if healthy else 503,
-    )
+    body: dict[str, object] = {
+        "status": "ok" if healthy else "unavailable",
+        "database": "ok" if db_ok else "down",
+        "channel_layer": "ok" if layer_ok else "down",
+    }
+    if request.GET.get("verbose") == "1":  # for soak runs and operators
+        from executions.runner import running_count
+
+        body["process"] = {"runs": running_count(), "tasks": len(asyncio.all_tasks())}
+    return JsonResponse(body, status=200 if healthy else 503)
