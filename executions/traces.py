@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from agents.runtime.tools import BUILTIN_TOOLS
 from agents.runtime.types import LlmCall, ToolRun
+from executions import services
 from executions.models import Execution, Span, SpanKind, SpanStatus
 from executions.services import FinishedRun
 
@@ -177,3 +178,19 @@ def spans_record(finished: FinishedRun) -> list[Span]:
     if traces_otel.enabled():
         transaction.on_commit(lambda: traces_otel.export(spans, execution))
     return spans
+
+
+def _interrupted(finished: FinishedRun, session_id: str | None) -> None:
+    """Recovery of a run whose process died: a root span (error "interrupted") covering the
+    time it ran; its model and tool calls died with the process and are not known."""
+    from dataclasses import replace
+
+    started = Execution.objects.filter(pk=finished.execution_id).values_list(
+        "started_at", "created_at").first()
+    if started is None or Span.objects.filter(execution_id=finished.execution_id).exists():
+        return
+    since = started[0] or started[1]
+    spans_record(replace(finished, duration_ms=max(_ms(timezone.now() - since), 0)))
+
+
+services.register_recovery_hook(_interrupted)

@@ -195,3 +195,18 @@ def test_a_tracing_failure_never_fails_the_turn(chat: Chat,
     assert execution.status == "completed"
     assert "42" in execution.output["content"]
     assert not Span.objects.filter(execution=execution).exists()
+
+
+def test_interrupted_run_gets_a_root_span(chat: Chat) -> None:
+    from executions.services import execution_recover
+
+    stale = timezone.now() - timedelta(minutes=10)
+    execution = Execution.objects.create(workspace=chat.tenant.workspace, agent_name="A",
+                                         trace_id="cd" * 16, status="running",
+                                         started_at=stale, heartbeat_at=stale)
+    assert execution_recover(execution_id=execution.id)
+    (root,) = Span.objects.filter(execution=execution)
+    assert root.kind == "agent" and root.status == "error" and root.error == "interrupted"
+    assert root.trace_id == "cd" * 16 and root.parent_span_id == ""
+    assert abs((root.started_at - stale).total_seconds()) < 1
+    assert root.duration_ms >= 600_000 - 1000
