@@ -257,3 +257,22 @@ def test_feedback_needs_an_execution_of_this_session(tenant: Tenant, other_tenan
     assert_isolated(tenant.client, "POST", f"{BASE}/{theirs_session.id}/feedback",
                     {"execution_id": theirs.id, "value": 1})
     assert not Feedback.objects.exists()
+
+
+@pytest.mark.django_db
+def test_message_ids_sort_bytewise_on_every_database() -> None:
+    """KSUID order is byte order: PostgreSQL's column uses the C collation for it."""
+    from django.db import connection
+
+    from chat.models import Message as MessageModel
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT collation_name FROM information_schema.columns "
+                "WHERE table_name = %s AND column_name = 'id'", [MessageModel._meta.db_table])
+            assert cursor.fetchone()[0] == "C"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s < %s", ["3MnUhU", "3MnUhb"]) if connection.vendor == "sqlite" \
+            else cursor.execute('SELECT %s COLLATE "C" < %s COLLATE "C"', ["3MnUhU", "3MnUhb"])
+        assert cursor.fetchone()[0] in (1, True)
