@@ -126,7 +126,10 @@ class AgentVersionCreateSerializer(serializers.Serializer):
     output_schema = ObjectField(required=False, allow_null=True)
     model_config = ModelConfigSerializer(required=False, allow_null=True)
     run_budget = RunBudgetSerializer(required=False, allow_null=True)
-    tools = ToolAttachmentSerializer(many=True, required=False, allow_null=True)
+    # A ListField, not many=True: `allow_null` then covers the list, never its items
+    # (a null item used to reach validate_tools and fail with a 500).
+    tools = serializers.ListField(child=ToolAttachmentSerializer(), required=False,
+                                  allow_null=True)
 
     def validate_tools(self, value: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         value = value or []

@@ -179,6 +179,8 @@ def test_first_version_becomes_current(tenant: Tenant, prompt: Prompt) -> None:
     {"run_budget": {"max_cost": "1"}},
     {"tools": {"mcp_tool_id": "x"}},
     {"tools": [{}]},
+    {"tools": [None, None]},  # found by the fuzzer: was a 500
+    {"tools": [None]},
     {"tools": [{"mcp_tool_id": "x", "requires_approval": "yes"}]},
     {"set_current": "true"},
     {"version": 2},
