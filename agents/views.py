@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents import payloads, selectors, services
+from agents import schema as docs
 from agents.preparation import preview_prompts
 from agents.serializers import (
+    AGENT_TYPES,
     AgentCreateSerializer,
     AgentUpdateSerializer,
     AgentVersionCreateSerializer,
@@ -26,6 +29,8 @@ from agents.serializers import (
 from agents.templating import render_template
 from promptrails.api.errors import validation_error
 from promptrails.api.pagination import page_params, paginate
+from promptrails.api.schema import many, one, responses, strings
+from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
 
 
@@ -54,6 +59,11 @@ def _agent_detail(agent: Any) -> dict[str, Any]:
 
 
 class AgentListView(APIView):
+    @extend_schema(operation_id="agents_list",
+                   parameters=doc_page_params(
+        OpenApiParameter("type", str, enum=AGENT_TYPES), OpenApiParameter("status", str),
+        *strings("name", "search")),
+        responses=responses(many(docs.AgentSerializer), 400))
     def get(self, request: Request) -> Response:
         params = request.query_params
         filters = selectors.AgentFilters(
@@ -63,6 +73,8 @@ class AgentListView(APIView):
         qs = selectors.agent_list(workspace=request_workspace(request), filters=filters)
         return _page(request, qs, payloads.agent_payload)
 
+    @extend_schema(operation_id="agents_create", request=AgentCreateSerializer,
+        responses=responses(one(docs.AgentSerializer), status=201, body=True))
     def post(self, request: Request) -> Response:
         body = _valid(AgentCreateSerializer, request)
         agent = services.agent_create(workspace=request_workspace(request), **body)
@@ -70,19 +82,28 @@ class AgentListView(APIView):
 
 
 class AgentDetailView(APIView):
+    @extend_schema(operation_id="agents_retrieve",
+                   responses=responses(one(docs.AgentSerializer), 404))
     def get(self, request: Request, agent_id: str) -> Response:
         agent = selectors.agent_get(workspace=request_workspace(request), agent_id=agent_id)
         return data(_agent_detail(agent))
 
+    @extend_schema(operation_id="agents_update", request=AgentUpdateSerializer,
+        responses=responses(one(docs.AgentSerializer), 404, body=True))
     def patch(self, request: Request, agent_id: str) -> Response:
         agent = selectors.agent_get(workspace=request_workspace(request), agent_id=agent_id)
         changes = _valid(AgentUpdateSerializer, request, partial=True)
         agent = services.agent_update(agent=agent, changes=changes)
         return data(_agent_detail(agent))
 
+    @extend_schema(operation_id="agents_replace", request=AgentUpdateSerializer,
+        responses=responses(one(docs.AgentSerializer), 404, body=True),
+        description="Same as PATCH: only the given fields change.")
     def put(self, request: Request, agent_id: str) -> Response:
         return self.patch(request, agent_id)
 
+    @extend_schema(operation_id="agents_delete",
+                   responses=responses(None, 404, status=204))
     def delete(self, request: Request, agent_id: str) -> Response:
         agent = selectors.agent_get(workspace=request_workspace(request), agent_id=agent_id)
         services.agent_delete(agent=agent)
@@ -90,11 +111,16 @@ class AgentDetailView(APIView):
 
 
 class AgentVersionListView(APIView):
+    @extend_schema(operation_id="agent_versions_list",
+                   parameters=doc_page_params(),
+        responses=responses(many(docs.AgentVersionSerializer), 400, 404))
     def get(self, request: Request, agent_id: str) -> Response:
         agent = selectors.agent_get(workspace=request_workspace(request), agent_id=agent_id)
         return _page(request, selectors.agent_versions(agent=agent),
                      payloads.agent_version_payload)
 
+    @extend_schema(operation_id="agent_versions_create", request=AgentVersionCreateSerializer,
+        responses=responses(one(docs.AgentVersionSerializer), 404, status=201, body=True))
     def post(self, request: Request, agent_id: str) -> Response:
         agent = selectors.agent_get(workspace=request_workspace(request), agent_id=agent_id)
         body = _valid(AgentVersionCreateSerializer, request)
@@ -115,6 +141,8 @@ class AgentVersionListView(APIView):
 
 
 class AgentVersionDetailView(APIView):
+    @extend_schema(operation_id="agent_versions_retrieve",
+        responses=responses(one(docs.AgentVersionSerializer), 404))
     def get(self, request: Request, agent_id: str, version_id: str) -> Response:
         agent = selectors.agent_get(workspace=request_workspace(request), agent_id=agent_id)
         version = selectors.agent_version_get(agent=agent, version_id=version_id)
@@ -122,16 +150,23 @@ class AgentVersionDetailView(APIView):
 
 
 class AgentVersionPromoteView(APIView):
+    @extend_schema(operation_id="agent_versions_promote_put", request=None,
+        responses=responses(one(docs.AgentVersionSerializer), 404))
     def put(self, request: Request, agent_id: str, version_id: str) -> Response:
         agent = selectors.agent_get(workspace=request_workspace(request), agent_id=agent_id)
         version = selectors.agent_version_get(agent=agent, version_id=version_id)
         version = services.agent_version_promote(version=version)
         return data(payloads.agent_version_payload(version))
 
-    post = put
+    @extend_schema(operation_id="agent_versions_promote", request=None,
+                   responses=responses(one(docs.AgentVersionSerializer), 404))
+    def post(self, request: Request, agent_id: str, version_id: str) -> Response:
+        return self.put(request, agent_id, version_id)
 
 
 class AgentPreviewView(APIView):
+    @extend_schema(operation_id="agents_preview", request=PreviewSerializer,
+        responses=responses(one(docs.AgentPreviewSerializer), 404, body=True))
     def post(self, request: Request, agent_id: str) -> Response:
         workspace = request_workspace(request)
         agent = selectors.agent_get(workspace=workspace, agent_id=agent_id)
@@ -157,11 +192,16 @@ def _prompt_listed(prompt: Any) -> dict[str, Any]:
 
 
 class PromptListView(APIView):
+    @extend_schema(operation_id="prompts_list",
+                   parameters=doc_page_params(*strings("search", "name")),
+        responses=responses(many(docs.PromptSerializer), 400))
     def get(self, request: Request) -> Response:
         search = request.query_params.get("search") or request.query_params.get("name")
         qs = selectors.prompt_list(workspace=request_workspace(request), search=search or None)
         return _page(request, qs, _prompt_listed)
 
+    @extend_schema(operation_id="prompts_create", request=PromptCreateSerializer,
+        responses=responses(one(docs.PromptSerializer), status=201, body=True))
     def post(self, request: Request) -> Response:
         body = _valid(PromptCreateSerializer, request)
         version_keys = ("system_prompt", "user_prompt", "input_schema", "version")
@@ -177,18 +217,27 @@ class PromptListView(APIView):
 
 
 class PromptDetailView(APIView):
+    @extend_schema(operation_id="prompts_retrieve",
+                   responses=responses(one(docs.PromptSerializer), 404))
     def get(self, request: Request, prompt_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         return data(_prompt_detail(prompt))
 
+    @extend_schema(operation_id="prompts_update", request=PromptUpdateSerializer,
+        responses=responses(one(docs.PromptSerializer), 404, body=True))
     def patch(self, request: Request, prompt_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         changes = _valid(PromptUpdateSerializer, request, partial=True)
         return data(_prompt_detail(services.prompt_update(prompt=prompt, changes=changes)))
 
+    @extend_schema(operation_id="prompts_replace", request=PromptUpdateSerializer,
+        responses=responses(one(docs.PromptSerializer), 404, body=True),
+        description="Same as PATCH: only the given fields change.")
     def put(self, request: Request, prompt_id: str) -> Response:
         return self.patch(request, prompt_id)
 
+    @extend_schema(operation_id="prompts_delete",
+                   responses=responses(None, 404, status=204))
     def delete(self, request: Request, prompt_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         services.prompt_delete(prompt=prompt)
@@ -196,11 +245,16 @@ class PromptDetailView(APIView):
 
 
 class PromptVersionListView(APIView):
+    @extend_schema(operation_id="prompt_versions_list",
+                   parameters=doc_page_params(),
+        responses=responses(many(docs.PromptVersionSerializer), 400, 404))
     def get(self, request: Request, prompt_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         return _page(request, selectors.prompt_versions(prompt=prompt),
                      payloads.prompt_version_payload)
 
+    @extend_schema(operation_id="prompt_versions_create", request=PromptVersionCreateSerializer,
+        responses=responses(one(docs.PromptVersionSerializer), 404, status=201, body=True))
     def post(self, request: Request, prompt_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         body = _valid(PromptVersionCreateSerializer, request)
@@ -209,6 +263,8 @@ class PromptVersionListView(APIView):
 
 
 class PromptVersionDetailView(APIView):
+    @extend_schema(operation_id="prompt_versions_retrieve",
+        responses=responses(one(docs.PromptVersionSerializer), 404))
     def get(self, request: Request, prompt_id: str, version_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         version = selectors.prompt_version_get(prompt=prompt, version_id=version_id)
@@ -216,16 +272,23 @@ class PromptVersionDetailView(APIView):
 
 
 class PromptVersionPromoteView(APIView):
+    @extend_schema(operation_id="prompt_versions_promote_put", request=None,
+        responses=responses(one(docs.PromptVersionSerializer), 404))
     def put(self, request: Request, prompt_id: str, version_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         version = selectors.prompt_version_get(prompt=prompt, version_id=version_id)
         version = services.prompt_version_promote(version=version)
         return data(payloads.prompt_version_payload(version))
 
-    post = put
+    @extend_schema(operation_id="prompt_versions_promote", request=None,
+                   responses=responses(one(docs.PromptVersionSerializer), 404))
+    def post(self, request: Request, prompt_id: str, version_id: str) -> Response:
+        return self.put(request, prompt_id, version_id)
 
 
 class PromptPreviewView(APIView):
+    @extend_schema(operation_id="prompts_preview", request=PreviewSerializer,
+        responses=responses(one(docs.PromptPreviewSerializer), 404, body=True))
     def post(self, request: Request, prompt_id: str) -> Response:
         prompt = selectors.prompt_get(workspace=request_workspace(request), prompt_id=prompt_id)
         body = _valid(PreviewSerializer, request)
@@ -255,6 +318,10 @@ class PromptPreviewView(APIView):
 
 
 class LLMModelListView(APIView):
+    @extend_schema(operation_id="llm_models_list",
+                   parameters=doc_page_params(
+        OpenApiParameter("provider", str), OpenApiParameter("is_active", bool)),
+        responses=responses(many(docs.LLMModelSerializer), 400))
     def get(self, request: Request) -> Response:
         params = request.query_params
         qs = selectors.llm_model_list(provider=params.get("provider") or None,
@@ -263,6 +330,8 @@ class LLMModelListView(APIView):
 
 
 class LLMModelAvailableView(APIView):
+    @extend_schema(operation_id="llm_models_available",
+        responses=responses(one(docs.AvailableModelsSerializer)))
     def get(self, request: Request) -> Response:
         groups = selectors.llm_models_available(workspace=request_workspace(request))
         return data({"groups": [
@@ -273,6 +342,8 @@ class LLMModelAvailableView(APIView):
 
 
 class LLMModelDetailView(APIView):
+    @extend_schema(operation_id="llm_models_retrieve",
+                   responses=responses(one(docs.LLMModelSerializer), 404))
     def get(self, request: Request, model_pk: str) -> Response:
         return data(payloads.llm_model_payload(selectors.llm_model_get(model_pk=model_pk)))
 
@@ -281,11 +352,16 @@ class LLMModelDetailView(APIView):
 
 
 class CredentialListView(APIView):
+    @extend_schema(operation_id="credentials_list",
+                   parameters=doc_page_params(*strings("type")),
+        responses=responses(many(docs.CredentialSerializer), 400))
     def get(self, request: Request) -> Response:
         qs = selectors.credential_list(workspace=request_workspace(request),
                                        type=request.query_params.get("type") or None)
         return _page(request, qs, payloads.credential_payload)
 
+    @extend_schema(operation_id="credentials_create", request=CredentialCreateSerializer,
+        responses=responses(one(docs.CredentialSerializer), status=201, body=True))
     def post(self, request: Request) -> Response:
         body = _valid(CredentialCreateSerializer, request)
         credential = services.credential_create(workspace=request_workspace(request), **body)
@@ -297,34 +373,49 @@ class CredentialDetailView(APIView):
         return selectors.credential_get(workspace=request_workspace(request),
                                         credential_id=credential_id)
 
+    @extend_schema(operation_id="credentials_retrieve",
+        responses=responses(one(docs.CredentialSerializer), 404))
     def get(self, request: Request, credential_id: str) -> Response:
         return data(payloads.credential_payload(self._get(request, credential_id)))
 
+    @extend_schema(operation_id="credentials_update", request=CredentialUpdateSerializer,
+        responses=responses(one(docs.CredentialSerializer), 404, body=True))
     def patch(self, request: Request, credential_id: str) -> Response:
         credential = self._get(request, credential_id)
         changes = _valid(CredentialUpdateSerializer, request, partial=True)
         credential = services.credential_update(credential=credential, changes=changes)
         return data(payloads.credential_payload(credential))
 
+    @extend_schema(operation_id="credentials_replace", request=CredentialUpdateSerializer,
+        responses=responses(one(docs.CredentialSerializer), 404, body=True),
+        description="Same as PATCH: only the given fields change.")
     def put(self, request: Request, credential_id: str) -> Response:
         return self.patch(request, credential_id)
 
+    @extend_schema(operation_id="credentials_delete",
+                   responses=responses(None, 404, status=204))
     def delete(self, request: Request, credential_id: str) -> Response:
         services.credential_delete(credential=self._get(request, credential_id))
         return _no_content()
 
 
 class CredentialSetDefaultView(APIView):
+    @extend_schema(request=None, responses=responses(one(docs.CredentialSerializer), 404))
     def post(self, request: Request, credential_id: str) -> Response:
         credential = selectors.credential_get(workspace=request_workspace(request),
                                               credential_id=credential_id)
         credential = services.credential_set_default(credential=credential)
         return data(payloads.credential_payload(credential))
 
-    put = post
+    @extend_schema(request=None, responses=responses(one(docs.CredentialSerializer), 404))
+    def put(self, request: Request, credential_id: str) -> Response:
+        return self.post(request, credential_id)
 
 
 class CredentialCheckView(APIView):
+    @extend_schema(operation_id="credentials_check", request=None,
+        responses=responses(one(docs.CredentialCheckSerializer), 400, 404),
+        description="400 for a credential type that cannot be checked.")
     def post(self, request: Request, credential_id: str) -> Response:
         credential = selectors.credential_get(workspace=request_workspace(request),
                                               credential_id=credential_id)
@@ -339,12 +430,17 @@ class CredentialCheckView(APIView):
 
 
 class ToolListView(APIView):
+    @extend_schema(operation_id="mcp_tools_list",
+                   parameters=doc_page_params(),
+        responses=responses(many(docs.ToolSerializer), 400))
     def get(self, request: Request) -> Response:
         return _page(request, selectors.tool_list(workspace=request_workspace(request)),
                      payloads.tool_payload)
 
 
 class ToolDetailView(APIView):
+    @extend_schema(operation_id="mcp_tools_retrieve",
+                   responses=responses(one(docs.ToolSerializer), 404))
     def get(self, request: Request, tool_id: str) -> Response:
         tool = selectors.tool_get(workspace=request_workspace(request), tool_id=tool_id)
         return data(payloads.tool_payload(tool))

@@ -6,7 +6,12 @@ import asyncio
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from chat import schema as docs
 from chat import services
 from chat.models import Message
 from chat.serializers import send_data
@@ -18,7 +23,36 @@ from executions.models import Execution, ExecutionStatus
 from executions.sse import sse_response
 from promptrails.api.async_views import async_api, authenticate, json_data, read_json
 from promptrails.api.errors import ApiError
+from promptrails.api.schema import documented_by, one, responses, sse_responses
 from promptrails.db import run_db
+
+SEND_ERRORS = (404, 409)
+
+
+class _MessagesDoc(MessageListView):
+    """OpenAPI only (never routed): GET is MessageListView; POST is `send_message`."""
+
+    @extend_schema(
+        operation_id="chat_messages_send", request=docs.SendSerializer,
+        parameters=[docs.IDEMPOTENCY],
+        responses=responses(one(docs.SendResultSerializer), *SEND_ERRORS, 502, status=201,
+                            body=True),
+        description="Send a message and wait for the reply.",
+    )
+    def post(self, request: Request, session_id: str) -> Response:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _SendStreamDoc(APIView):
+    """OpenAPI only (never routed): `send_message_stream`."""
+
+    @extend_schema(
+        operation_id="chat_messages_stream", request=docs.SendSerializer,
+        parameters=[docs.IDEMPOTENCY], responses=sse_responses(*SEND_ERRORS, body=True),
+        description="Send a message and stream the turn as Server-Sent Events (API.md §4).",
+    )
+    def post(self, request: Request, session_id: str) -> Response:  # pragma: no cover
+        raise NotImplementedError
 
 
 async def _start(request: HttpRequest, session_id: str) -> services.Turn:
@@ -68,6 +102,7 @@ async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBas
     return json_data(send_data(turn.user_message, reply), status=201)
 
 
+@documented_by(_SendStreamDoc)
 @async_api({"POST"})
 async def send_message_stream(request: HttpRequest, session_id: str) -> HttpResponseBase:
     turn = await _start(request, session_id)
@@ -77,6 +112,7 @@ async def send_message_stream(request: HttpRequest, session_id: str) -> HttpResp
 _list_messages = MessageListView.as_view()
 
 
+@documented_by(_MessagesDoc)
 @async_api({"GET", "POST"})
 async def messages(request: HttpRequest, session_id: str) -> HttpResponseBase:
     """GET lists the history (DRF, sync); POST sends a message and waits for the reply."""

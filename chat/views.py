@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chat import schema as docs
 from chat import selectors, services
 from chat.serializers import message_data, session_data
 from chat.tickets import ticket_issue
@@ -17,6 +18,8 @@ from chat.validation import clean_metadata, clean_title, clean_user_id
 from promptrails.api.errors import validation_error
 from promptrails.api.formats import iso
 from promptrails.api.pagination import meta, page_params, paginate
+from promptrails.api.schema import many, one, responses
+from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
 
 
@@ -27,15 +30,18 @@ def body_of(request: Request) -> dict[str, Any]:
     return body
 
 
-LIST_PARAMS = [
-    OpenApiParameter("page", int), OpenApiParameter("limit", int),
+LIST_PARAMS = doc_page_params(
     OpenApiParameter("agent_id", str), OpenApiParameter("user_id", str),
-    OpenApiParameter("search", str), OpenApiParameter("ordering", str),
-]
+    OpenApiParameter("search", str, description="Matches the title."),
+    OpenApiParameter("ordering", str, enum=sorted(selectors.ORDERINGS)),
+)
 
 
 class SessionListView(APIView):
-    @extend_schema(parameters=LIST_PARAMS, responses={200: dict})
+    @extend_schema(operation_id="chat_sessions_list", parameters=LIST_PARAMS,
+                   responses=responses(many(docs.SessionSerializer), 400),
+                   description="Newest first by default. Also filters by "
+                               "`metadata.<key>=<value>` query parameters (AND-ed).")
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         qs = selectors.session_list(workspace=request_workspace(request),
@@ -43,7 +49,9 @@ class SessionListView(APIView):
         items, page_meta = paginate(qs, params)
         return Response({"data": [session_data(s) for s in items], "meta": page_meta})
 
-    @extend_schema(request=dict, responses={201: dict})
+    @extend_schema(operation_id="chat_sessions_create", request=docs.SessionCreateSerializer,
+                   responses=responses(one(docs.SessionSerializer), 404, status=201,
+                                       body=True))
     def post(self, request: Request) -> Response:
         body = body_of(request)
         session = services.session_create(
@@ -60,11 +68,13 @@ class SessionDetailView(APIView):
     def _session(self, request: Request, session_id: str) -> Any:
         return selectors.session_get(workspace=request_workspace(request), session_id=session_id)
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="chat_sessions_retrieve",
+                   responses=responses(one(docs.SessionSerializer), 404))
     def get(self, request: Request, session_id: str) -> Response:
         return data(session_data(self._session(request, session_id)))
 
-    @extend_schema(request=dict, responses={200: dict})
+    @extend_schema(operation_id="chat_sessions_update", request=docs.SessionUpdateSerializer,
+                   responses=responses(one(docs.SessionSerializer), 404, body=True))
     def patch(self, request: Request, session_id: str) -> Response:
         session = self._session(request, session_id)
         body = body_of(request)
@@ -75,7 +85,7 @@ class SessionDetailView(APIView):
             changes["metadata"] = clean_metadata(body["metadata"])
         return data(session_data(services.session_update(session=session, changes=changes)))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(operation_id="chat_sessions_delete", responses=responses(None, 404, status=204))
     def delete(self, request: Request, session_id: str) -> Response:
         services.session_delete(session=self._session(request, session_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -85,9 +95,10 @@ class MessageListView(APIView):
     """GET lists messages (oldest first; page/limit or after/before cursors)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int),
-                    OpenApiParameter("after", str), OpenApiParameter("before", str)],
-        responses={200: dict},
+        operation_id="chat_messages_list",
+        parameters=doc_page_params(*docs.MESSAGE_PAGE_PARAMS),
+        responses=responses(many(docs.MessageSerializer), 400, 404),
+        description="Oldest first; page/limit, or cursor paging with after/before.",
     )
     def get(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(workspace=request_workspace(request),
@@ -107,7 +118,9 @@ class MessageListView(APIView):
 
 
 class FeedbackView(APIView):
-    @extend_schema(request=dict, responses={200: dict})
+    @extend_schema(operation_id="chat_feedback_submit", request=docs.FeedbackSerializer,
+                   responses=responses(one(docs.FeedbackResultSerializer), 404, body=True),
+                   description="Upsert per (session, execution).")
     def post(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(workspace=request_workspace(request),
                                         session_id=session_id)
@@ -120,7 +133,8 @@ class FeedbackView(APIView):
 class WsTicketView(APIView):
     """A single-use, 60-second ticket for opening the session's WebSocket from a browser."""
 
-    @extend_schema(request=None, responses={201: dict})
+    @extend_schema(operation_id="chat_ws_ticket_create", request=None,
+                   responses=responses(one(docs.WsTicketSerializer), 404, status=201))
     def post(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(workspace=request_workspace(request),
                                         session_id=session_id)

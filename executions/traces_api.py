@@ -14,11 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from executions import schema as docs
 from executions.models import Span, SpanKind, SpanStatus
 from executions.traces_otel import service_name
 from promptrails.api.errors import NotFound, validation_error
 from promptrails.api.formats import iso
 from promptrails.api.pagination import page_params, paginate
+from promptrails.api.schema import many, one, responses
+from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
@@ -216,8 +219,9 @@ def span_data(span: Span) -> dict[str, Any]:
 
 
 class TraceListView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int),
-                               *FILTER_PARAMS], responses={200: dict})
+    @extend_schema(operation_id="traces_list", parameters=doc_page_params(*FILTER_PARAMS),
+                   responses=responses(many(docs.SpanSerializer), 400),
+                   description="Spans, newest first.")
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         qs = span_list(workspace=request_workspace(request), params=request.query_params)
@@ -227,14 +231,17 @@ class TraceListView(APIView):
 
 
 class TraceSummaryView(APIView):
-    @extend_schema(parameters=FILTER_PARAMS, responses={200: dict})
+    @extend_schema(operation_id="traces_summary", parameters=FILTER_PARAMS,
+                   responses=responses(one(docs.TraceSummarySerializer), 400))
     def get(self, request: Request) -> Response:
         qs = span_list(workspace=request_workspace(request), params=request.query_params)
         return data(trace_summary(qs, request.query_params.get("kind") or None))
 
 
 class TraceDetailView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="traces_retrieve",
+                   responses=responses(many(docs.SpanSerializer, paged=False), 404),
+                   description="All spans of one trace (root first), without `meta`.")
     def get(self, request: Request, trace_id: str) -> Response:
         spans = trace_spans(workspace=request_workspace(request), trace_id=trace_id)
         return data([span_data(s) for s in spans])

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from executions import runner, selectors
+from executions import schema as docs
 from executions.agent_runs import agent_execute_start
 from executions.follow import follow
 from executions.models import Execution, ExecutionStatus
@@ -21,16 +22,20 @@ from executions.sse import last_event_id, sse_response
 from promptrails.api.async_views import async_api, authenticate, json_data, read_json
 from promptrails.api.errors import ApiError
 from promptrails.api.pagination import page_params, paginate
+from promptrails.api.schema import documented_by, many, one, responses, sse_responses
+from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
 from promptrails.db import run_db
 
 
 class ExecutionListView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int),
-                    OpenApiParameter("agent_id", str), OpenApiParameter("session_id", str),
-                    OpenApiParameter("status", str)],
-        responses={200: dict},
+        operation_id="executions_list",
+        parameters=doc_page_params(OpenApiParameter("agent_id", str),
+                                   OpenApiParameter("session_id", str),
+                                   OpenApiParameter("status", str, enum=ExecutionStatus.values)),
+        responses=responses(many(docs.ExecutionSerializer), 400),
+        description="Newest first.",
     )
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
@@ -41,7 +46,8 @@ class ExecutionListView(APIView):
 
 
 class ApprovalInboxView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="executions_approval_inbox", parameters=doc_page_params(),
+                   responses=responses(many(docs.ExecutionSerializer), 400))
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         qs = selectors.execution_list(workspace=request_workspace(request), params={}).filter(
@@ -52,7 +58,8 @@ class ApprovalInboxView(APIView):
 
 
 class ExecutionDetailView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="executions_retrieve",
+                   responses=responses(one(docs.ExecutionSerializer), 404))
     def get(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
                                             execution_id=execution_id)
@@ -60,7 +67,9 @@ class ExecutionDetailView(APIView):
 
 
 class ExecutionTreeView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="executions_tree",
+                   responses=responses(one(docs.ExecutionSerializer), 404),
+                   description="The execution with a recursive `children` list.")
     def get(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
                                             execution_id=execution_id)
@@ -68,7 +77,9 @@ class ExecutionTreeView(APIView):
 
 
 class ExecutionCancelView(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(operation_id="executions_cancel", request=None,
+                   responses=responses(one(docs.ExecutionSerializer), 400, 404),
+                   description="Cooperative cancel; a finished execution is a 400.")
     def post(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
                                             execution_id=execution_id)
@@ -81,7 +92,9 @@ class ExecutionCancelView(APIView):
 class ExecutionDecisionView(APIView):
     """approve / deny: only for executions waiting for approval (none do yet: always 400)."""
 
-    @extend_schema(request=dict, responses={200: dict})
+    @extend_schema(request=docs.DecisionSerializer,
+                   responses=responses(one(docs.ExecutionSerializer), 404, body=True),
+                   description="Only for an execution in `waiting_approval` (else 400).")
     def post(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
                                             execution_id=execution_id)
@@ -91,6 +104,38 @@ class ExecutionDecisionView(APIView):
         return data(execution_data(execution))  # pragma: no cover - no approval flow yet
 
 
+class _ExecutionStreamDoc(APIView):
+    """OpenAPI only (never routed): `execution_stream`."""
+
+    @extend_schema(
+        operation_id="executions_stream",
+        parameters=[
+            OpenApiParameter("Last-Event-ID", int, OpenApiParameter.HEADER,
+                             description="Resume after this sequence number."),
+            OpenApiParameter("last_event_id", int,
+                             description="Same as the Last-Event-ID header."),
+        ],
+        responses=sse_responses(404),
+        description="Replays every event so far, follows live, closes after the terminal "
+                    "event.",
+    )
+    def get(self, request: Request, execution_id: str) -> Response:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _AgentExecuteDoc(APIView):
+    """OpenAPI only (never routed): `agent_execute`."""
+
+    @extend_schema(
+        operation_id="agents_execute", request=docs.ExecuteSerializer,
+        responses=responses(one(docs.ExecuteResultSerializer), 404, body=True),
+        description="Run the agent once; with `sync` false, returns at once (pending/running).",
+    )
+    def post(self, request: Request, agent_id: str) -> Response:  # pragma: no cover
+        raise NotImplementedError
+
+
+@documented_by(_ExecutionStreamDoc)
 @async_api({"GET"})
 async def execution_stream(request: HttpRequest, execution_id: str) -> HttpResponseBase:
     auth = await authenticate(request)
@@ -104,6 +149,7 @@ async def execution_stream(request: HttpRequest, execution_id: str) -> HttpRespo
     return sse_response(follow(execution_id, after=after))
 
 
+@documented_by(_AgentExecuteDoc)
 @async_api({"POST"})
 async def agent_execute(request: HttpRequest, agent_id: str) -> HttpResponseBase:
     auth = await authenticate(request)

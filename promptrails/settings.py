@@ -192,12 +192,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
-        }
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "agents.serializers.AGENT_STATUSES",
+        "ExecutionStatusEnum": "executions.models.ExecutionStatus.values",
+        "SpanStatusEnum": "executions.models.SpanStatus.values",
+        "HealthStatusEnum": ["ok", "unavailable"],
+        "ComponentHealthEnum": ["ok", "down"],
     },
-    "SECURITY": [{"ApiKeyAuth": []}],
+    # Per-operation security comes from the auth-class extensions in promptrails.api.schema.
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
 }
 
 # --- Limits and runtime -------------------------------------------------------------------

@@ -8,6 +8,37 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from promptrails.api.schema import documented_by
+
+_UP_DOWN = ("ok", "down")
+_HEALTH = inline_serializer("Health", fields={
+    "status": serializers.ChoiceField(choices=("ok", "unavailable")),
+    "database": serializers.ChoiceField(choices=_UP_DOWN),
+    "channel_layer": serializers.ChoiceField(choices=_UP_DOWN),
+})
+
+
+class _HealthDoc(APIView):
+    """OpenAPI only (never routed): `healthz`."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="healthz", auth=[], tags=["health"],
+                   description="Database and channel-layer health; no authentication.",
+                   responses={
+        200: OpenApiResponse(_HEALTH, description="Healthy."),
+        503: OpenApiResponse(_HEALTH, description="The database or channel layer is down."),
+    })
+    def get(self, request: Request) -> Response:  # pragma: no cover
+        raise NotImplementedError
 
 
 def _db_ok() -> bool:
@@ -35,6 +66,7 @@ async def _layer_ok() -> bool:
         return False
 
 
+@documented_by(_HealthDoc)
 async def healthz(request: HttpRequest) -> JsonResponse:
     db_ok = await sync_to_async(_db_ok, thread_sensitive=False)()
     layer_ok = await _layer_ok()
