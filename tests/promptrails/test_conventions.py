@@ -61,6 +61,16 @@ def test_pagination_meta(tenant: Tenant) -> None:
     assert empty["data"] == [] and empty["meta"]["page"] == 999
 
 
+@pytest.mark.parametrize("path", ["/api/v1/mcp-tools", "/api/v1/executions/approval-inbox",
+                                  "/api/v1/chat/sessions", "/api/v1/agents"])
+def test_a_page_far_past_the_end_is_empty_not_500(tenant: Tenant, path: str) -> None:
+    # found by the fuzzer: page=14368429419900557879934976 overflowed the SQL OFFSET
+    response = tenant.client.get(f"{path}?page=14368429419900557879934976")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["data"] == [] and body["meta"]["page"] == 14368429419900557879934976
+
+
 def test_unknown_route_is_json_404(tenant: Tenant) -> None:
     assert_error(tenant.client.get("/api/v1/nope"), 404, "not_found")
     assert_error(Client().get("/api/v1/nope/deeper"), 404, "not_found")
