@@ -154,7 +154,7 @@ async def ws_turn(socket: Any, content: str = "hello") -> Sample:
     try:
         await socket.send(json.dumps({"type": "message", "content": content}))
         while True:
-            event = json.loads(await asyncio.wait_for(socket.recv(), 300))
+            event = json.loads(await asyncio.wait_for(socket.recv(), 60))  # stuck turn = error
             kind = event.get("type")
             if kind == "content":
                 if sample.ttft is None:

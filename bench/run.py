@@ -49,7 +49,7 @@ class Plan:
     fake_tokens: int = 200
     ttft_ms: float = 50.0
     itl_ms: float = 5.0
-    single: int = 20  # sequential streams for the 1-stream rows
+    single: int = 15  # sequential streams for the 1-stream rows
     rounds100: int = 1  # rounds of 100 concurrent streams
     conc: int = 200  # concurrent conversations
     ws_idle: int = 1000
@@ -599,6 +599,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await scenario_direct(fake.url, plan, floor)
         for db in dbs:
             results.append(await run_db(db, args, plan, fake, app_dir, logdir))
+            log(f"{db} done:\n{table(results[-1].rows)}")  # partial results survive a kill
         if not args.no_peer:
             peer_result = DbResult(db="litellm")
             try:
