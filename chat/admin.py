@@ -101,7 +101,8 @@ class SessionAdmin(WorkspaceScopedAdmin):
     search_fields = ("title",)  # shows the search box; the search itself is session_search
     search_help_text = (
         "Searches titles, metadata values and message content "
-        "(PostgreSQL: full-text, all words; SQLite: substring)."
+        "(PostgreSQL: full-text, all words, the newest 1,000 matches of each kind; "
+        "SQLite: substring)."
     )
     list_per_page = 50
     show_full_result_count = False

@@ -9,18 +9,24 @@ values keep their JSON type); several `meta=` conditions are AND-ed.
 PostgreSQL: a condition is `metadata @> {"key": value}`, served by the GIN index
 `session_metadata_gin` (jsonb_path_ops). SQLite: an EXISTS over `json_each(metadata)`
 comparing the key and the value's JSON text. Keys and counts come from the most recent
-`SAMPLE_ROWS` matching sessions, so they stay fast on millions of rows; below that size
-they are exact.
+`SAMPLE_ROWS` matching sessions (walking the `(updated_at DESC, id DESC)` or
+`(workspace, -updated_at)` index), so they stay fast on millions of rows; below that size
+they are exact. When the result set is at least that large (the lists are a sample anyway)
+they are cached for `FACET_CACHE_SECONDS`, keyed by the sample query's SQL — which holds
+every filter, the search and the workspace scoping, so users never share another scope's
+lists; smaller result sets are always computed fresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Exists, Expression, F, OuterRef, QuerySet
 from django.http import HttpRequest
@@ -30,6 +36,8 @@ from chat.models import Feedback, Session
 SAMPLE_ROWS = 10_000
 MAX_KEYS = 50
 MAX_VALUES = 20
+FACET_CACHE_SECONDS = 60
+CACHE_FROM_ROWS = SAMPLE_ROWS  # result sets this large get their lists cached
 
 # The JSON text of a json_each row's value, as SQLite would serialize it.
 _SQLITE_VALUE_TEXT = (
@@ -150,6 +158,28 @@ def metadata_values(queryset: QuerySet[Any], key: str) -> list[tuple[Any, int]]:
         return [(json.loads(text), int(count)) for text, count in cursor.fetchall()]
 
 
+def _facet_cache_key(queryset: QuerySet[Any], kind: str, key: str | None) -> str:
+    inner, params = _sample_sql(queryset)
+    digest = hashlib.sha256(
+        json.dumps([connection.alias, kind, key, inner, [str(p) for p in params]]).encode()
+    ).hexdigest()
+    return f"admin:session-meta-facets:{digest}"
+
+
+def cached_facets(queryset: QuerySet[Any], result_count: int, kind: str, key: str | None,
+                  compute: Callable[[], list[tuple[Any, int]]]) -> list[tuple[Any, int]]:
+    """`compute()`, cached for a short time when the result set fills the sample."""
+    if result_count < CACHE_FROM_ROWS:
+        return compute()
+    cache_key = _facet_cache_key(queryset, kind, key)
+    found = cache.get(cache_key)
+    if isinstance(found, list):
+        return found
+    value = compute()
+    cache.set(cache_key, value, FACET_CACHE_SECONDS)
+    return value
+
+
 def display_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
@@ -210,14 +240,18 @@ class MetadataFilter(admin.ListFilter):
                 "selected": True,
             }
         result_set: QuerySet[Session] = changelist.queryset
+        result_count = int(getattr(changelist, "result_count", 0) or 0)
         if self.browse_key is not None:
+            browse_key = self.browse_key
             yield {
                 "kind": "back",
                 "display": f"All keys (browsing “{self.browse_key}”)",
                 "query_string": changelist.get_query_string({self.key_parameter: None}),
                 "selected": False,
             }
-            for value, count in metadata_values(result_set, self.browse_key):
+            values = cached_facets(result_set, result_count, "values", browse_key,
+                                   lambda: metadata_values(result_set, browse_key))
+            for value, count in values:
                 yield {
                     "kind": "value",
                     "display": display_value(value),
@@ -229,7 +263,9 @@ class MetadataFilter(admin.ListFilter):
                     "selected": False,
                 }
             return
-        for key, count in metadata_keys(result_set):
+        keys = cached_facets(result_set, result_count, "keys", None,
+                             lambda: metadata_keys(result_set))
+        for key, count in keys:
             yield {
                 "kind": "key",
                 "display": key,

@@ -3,7 +3,11 @@
 PostgreSQL: full-text search (`plainto_tsquery('simple', term)`, every word must occur)
 over the title, the metadata's string and number values and the messages' content, each
 served by a GIN expression index (chat/migrations/0003_admin_search_indexes.py); the
-matching session ids are the union of the three index scans.
+matching session ids are the UNION of the three, joined to the result set. Each of the
+three keeps only the newest SEARCH_CAP matches of the filtered result set, so a common
+word costs no more than a rare one: in the default newest-first order the pages are exact
+up to SEARCH_CAP rows (the changelist's count is capped there too); sorted by another
+column, a search matching more than that sorts the newest SEARCH_CAP matches of each kind.
 
 SQLite (the embedded default, for small installations): a case-insensitive substring
 match (`icontains`) of the whole term against the title, the metadata's JSON text and
@@ -18,7 +22,9 @@ from django.db import connection
 from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet
 
 from chat.admin_filters import SqlOnMetadata
-from chat.models import Message, Session
+from chat.models import Message
+
+SEARCH_CAP = 1_000
 
 
 def _tsvector(template: str, column: str) -> Func:
@@ -31,22 +37,28 @@ def _postgres_search(queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
     from django.contrib.postgres.search import SearchQuery
 
     query = SearchQuery(term, config="simple", search_type="plain")
-    by_title = Session.objects.alias(
-        _v=_tsvector("to_tsvector('simple'::regconfig, (%(expressions)s)::text)", "title")
-    ).filter(_v=query).values("pk")
-    by_metadata = Session.objects.alias(
-        _v=_tsvector(
-            "jsonb_to_tsvector('simple'::regconfig, %(expressions)s, "
-            "'[\"string\", \"numeric\"]'::jsonb)",
-            "metadata",
-        )
-    ).filter(_v=query).values("pk")
-    by_content = Message.objects.alias(
-        _v=_tsvector("to_tsvector('simple'::regconfig, %(expressions)s)", "content")
-    ).filter(_v=query).values("session_id")
-    return queryset.filter(
-        Q(pk__in=by_title) | Q(pk__in=by_metadata) | Q(pk__in=by_content)
+    title_vector = _tsvector("to_tsvector('simple'::regconfig, (%(expressions)s)::text)",
+                             "title")
+    metadata_vector = _tsvector(
+        "jsonb_to_tsvector('simple'::regconfig, %(expressions)s, "
+        "'[\"string\", \"numeric\"]'::jsonb)",
+        "metadata",
     )
+    content_match = Message.objects.alias(
+        _v=_tsvector("to_tsvector('simple'::regconfig, %(expressions)s)", "content")
+    ).filter(_v=query).order_by().values("session_id")
+    # Each branch: the newest SEARCH_CAP sessions of the (filtered, scoped) result set
+    # matching one way — the planner picks per branch between walking the newest-first
+    # index (a common word) and the full-text index (a rare one). The union of the three
+    # (at most 3 × SEARCH_CAP ids) is then joined to the result set.
+    newest = ("-updated_at", "-id")
+    branches = [
+        queryset.alias(_search_v=title_vector).filter(_search_v=query),
+        queryset.alias(_search_v=metadata_vector).filter(_search_v=query),
+        queryset.filter(pk__in=content_match),
+    ]
+    ids = [b.order_by(*newest).values("pk")[:SEARCH_CAP] for b in branches]
+    return queryset.filter(pk__in=ids[0].union(*ids[1:]))
 
 
 def _sqlite_search(queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
