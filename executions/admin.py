@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from executions import log
+from executions.admin_traces import TraceTimelineInline
 from executions.models import ACTIVE_STATUSES, Execution, ExecutionStatus
 from executions.services import execution_request_cancel
 from promptrails.admin_filters import DateRangeFilter, ScopedRelatedFilter
@@ -54,6 +55,7 @@ class ExecutionAdmin(WorkspaceScopedAdmin):
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     actions = ("cancel_executions",)
+    inlines = (TraceTimelineInline,)
     exclude = ("input", "output", "metadata")
     readonly_fields = (
         "id", "workspace", "status", "agent", "agent_name", "agent_version", "user",

@@ -1,17 +1,33 @@
-"""The event bus: the Channels layer (in-memory by default, Redis with REDIS_URL).
+"""The event bus: in-process fan-out, plus the Channels layer between processes.
 
 Groups: ``exec.<id>`` carries an execution's events, ``execctl.<id>`` its control
 messages (cancel), ``session.<id>`` everything a WebSocket client of a session sees.
+
+Subscribers in the process that publishes get each message straight from an in-memory
+queue: no channel-layer hop, no Redis round trip on the token path. When the layer
+reaches other processes (channels-redis with REDIS_URL), messages are also sent there,
+batched per group by a background sender so the publisher never waits on the network;
+each process drops its own messages when they come back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import secrets
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+logger = logging.getLogger("promptrails.bus")
+PROCESS = secrets.token_hex(8)
+_local: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]]] = (
+    defaultdict(set)
+)
+_outboxes: dict[int, _Outbox] = {}
 
 
 def execution_group(execution_id: str) -> str:
@@ -26,45 +42,121 @@ def session_group(session_id: str) -> str:
     return f"session.{session_id}"
 
 
-def _layer() -> Any:
+def _remote_layer() -> Any:
+    """The channel layer when it spans processes (Redis); None for the in-memory one."""
     layer = get_channel_layer()
-    if layer is None:
-        raise RuntimeError("No channel layer is configured")
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return None
     return layer
 
 
+class _Outbox:
+    """Per event loop: messages for other processes, sent in order, batched per group."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, layer: Any) -> None:
+        self.layer = layer
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+        self.wake = asyncio.Event()
+        self.task = loop.create_task(self._send(), name="bus-outbox")
+
+    def put(self, group: str, message: dict[str, Any]) -> None:
+        self.pending.setdefault(group, []).append(message)
+        self.wake.set()
+
+    async def _send(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            batch, self.pending = self.pending, {}
+            for group, messages in batch.items():
+                try:
+                    await self.layer.group_send(
+                        group, {"type": "bus.batch", "origin": PROCESS, "messages": messages}
+                    )
+                except Exception:  # the bus is best effort; the event log is the record
+                    logger.warning("could not publish to %s", group, exc_info=True)
+
+
+def _outbox(layer: Any) -> _Outbox:
+    loop = asyncio.get_running_loop()
+    box = _outboxes.get(id(loop))
+    if box is None or box.task.done():
+        box = _outboxes[id(loop)] = _Outbox(loop, layer)
+    return box
+
+
 async def publish(group: str, message: dict[str, Any]) -> None:
-    """Send one message to every subscriber of a group; bus hiccups never break a turn."""
-    with contextlib.suppress(Exception):
-        await _layer().group_send(group, {"type": "bus.event", "payload": message})
+    """Deliver to every subscriber of the group, here and in other processes."""
+    _deliver_locally(group, message)
+    layer = _remote_layer()
+    if layer is not None:
+        _outbox(layer).put(group, message)
+
+
+def _deliver_locally(group: str, message: dict[str, Any]) -> None:
+    try:
+        current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    for loop, queue in list(_local.get(group, ())):
+        if loop is current:
+            queue.put_nowait(message)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, message)
 
 
 class Subscription:
-    """Messages of one group, received on a channel of our own."""
+    """Messages of some groups, in the order they were published."""
 
-    def __init__(self, layer: Any, channel: str) -> None:
-        self._layer = layer
-        self._channel = channel
+    def __init__(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._queue = queue
 
     async def get(self, wait: float | None = None) -> dict[str, Any] | None:
-        """The next payload, or None when `wait` seconds pass without one."""
+        """The next message, or None when `wait` seconds pass without one."""
         try:
-            message = await asyncio.wait_for(self._layer.receive(self._channel), wait)
+            return await asyncio.wait_for(self._queue.get(), wait)
         except TimeoutError:
             return None
-        payload = message.get("payload")
-        return payload if isinstance(payload, dict) else {}
+
+
+async def _relay(layer: Any, channel: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    """Messages from other processes into the subscriber's queue."""
+    while True:
+        message = await layer.receive(channel)
+        if message.get("origin") == PROCESS:
+            continue
+        for item in message.get("messages", ()):
+            if isinstance(item, dict):
+                queue.put_nowait(item)
 
 
 @contextlib.asynccontextmanager
 async def subscribe(*groups: str) -> AsyncIterator[Subscription]:
-    layer = _layer()
-    channel = await layer.new_channel()
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    entry = (loop, queue)
     for group in groups:
-        await layer.group_add(group, channel)
+        _local[group].add(entry)
+    layer = _remote_layer()
+    channel = None
+    relay = None
     try:
-        yield Subscription(layer, channel)
+        if layer is not None:
+            channel = await layer.new_channel()
+            for group in groups:
+                await layer.group_add(group, channel)
+            relay = loop.create_task(_relay(layer, channel, queue))
+        yield Subscription(queue)
     finally:
         for group in groups:
-            with contextlib.suppress(Exception):
-                await layer.group_discard(group, channel)
+            members = _local.get(group)
+            if members is not None:
+                members.discard(entry)
+                if not members:
+                    _local.pop(group, None)
+        if relay is not None:
+            relay.cancel()
+        if layer is not None and channel is not None:
+            for group in groups:
+                with contextlib.suppress(Exception):
+                    await layer.group_discard(group, channel)

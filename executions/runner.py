@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from agents.runtime.loop import run_agent
 from agents.runtime.types import (
@@ -32,12 +32,11 @@ from agents.runtime.types import (
     ToolStartEvent,
 )
 from executions import bus, log, services, traces
-from executions.models import ExecutionStatus
 from executions.services import FinishedRun
 from promptrails.db import run_db
 
 logger = logging.getLogger("promptrails.runner")
-FLUSH_INTERVAL = 0.1
+FLUSH_INTERVAL = 0.2
 FinishHook = Callable[[FinishedRun], object]  # sync; runs inside the finishing transaction
 HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
 
@@ -63,6 +62,7 @@ class LocalRun:
     cancel_requested: bool = False
     agent_task: asyncio.Task[Any] | None = None
     flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    loop: asyncio.AbstractEventLoop | None = None
 
     def events_after(self, seq: int) -> list[log.Event]:
         return [e for e in self.events if e["seq"] > seq]
@@ -75,23 +75,55 @@ class LocalRun:
 
 _RUNS: dict[str, LocalRun] = {}
 _TASKS: set[asyncio.Task[Any]] = set()
-_sweepers: dict[int, asyncio.Task[Any]] = {}
+_housekeepers: dict[int, asyncio.Task[Any]] = {}
+HEARTBEAT_POLL = 1.0
 
 
-async def _sweep() -> None:
-    """Now and then: end executions whose process died (stale lease) and free their sessions."""
+async def _housekeeping() -> None:
+    """One task per event loop does the periodic work of all its runs, batched.
+
+    Every FLUSH_INTERVAL: write every run's new events to the log in one database call.
+    Every HEARTBEAT_POLL: notice cancel requests made elsewhere (one query for all runs);
+    every lease/3: renew all leases (one UPDATE). Every lease/2: end executions whose
+    process died (stale lease) and free their sessions.
+    """
+    loop = asyncio.get_running_loop()
+    lease = settings.TURN_LEASE_SECONDS
+    last_poll = last_renew = time.monotonic()
+    last_sweep = 0.0
     while True:
+        await asyncio.sleep(FLUSH_INTERVAL)
+        runs = [run for run in _RUNS.values() if run.loop is loop]
         try:
-            await run_db(services.executions_recover_stale)
+            await _flush(runs)
         except Exception:
-            logger.exception("recovery sweep failed")
-        await asyncio.sleep(max(settings.TURN_LEASE_SECONDS / 2, 1))
+            logger.exception("event log flush failed")
+        now = time.monotonic()
+        if runs and now - last_poll >= HEARTBEAT_POLL:
+            last_poll = now
+            renew = now - last_renew >= max(lease / 3, 0.5)
+            if renew:
+                last_renew = now
+            try:
+                cancelled = await run_db(_beat, runs, renew)
+            except Exception:
+                logger.exception("heartbeat failed")
+                cancelled = set()
+            for run in runs:
+                if run.spec.execution_id in cancelled:
+                    run.cancel()
+        if now - last_sweep >= max(lease / 2, 1):
+            last_sweep = now
+            try:
+                await run_db(services.executions_recover_stale)
+            except Exception:
+                logger.exception("recovery sweep failed")
 
 
-def _ensure_sweeper(loop: asyncio.AbstractEventLoop) -> None:
-    task = _sweepers.get(id(loop))
+def _ensure_housekeeping(loop: asyncio.AbstractEventLoop) -> None:
+    task = _housekeepers.get(id(loop))
     if task is None or task.done():
-        _sweepers[id(loop)] = loop.create_task(_sweep(), name="execution-recovery")
+        _housekeepers[id(loop)] = loop.create_task(_housekeeping(), name="runner-housekeeping")
 
 
 def running_count() -> int:
@@ -108,7 +140,8 @@ def start(spec: TurnSpec) -> LocalRun:
     run = LocalRun(spec=spec)
     _RUNS[spec.execution_id] = run
     loop = asyncio.get_running_loop()
-    _ensure_sweeper(loop)
+    run.loop = loop
+    _ensure_housekeeping(loop)
     task = loop.create_task(_run(run), name=f"run-{spec.execution_id}")
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
@@ -122,48 +155,36 @@ async def _emit(run: LocalRun, event: dict[str, Any]) -> None:
     await bus.publish(bus.execution_group(run.spec.execution_id), event)
 
 
-async def _flush(run: LocalRun) -> None:
-    async with run.flush_lock:
-        batch, run.pending = run.pending, []
-        if batch:
-            await run_db(log.append, run.spec.execution_id, batch)
+async def _flush(runs: list[LocalRun]) -> None:
+    """Write the new events of these runs to the log, in one database call."""
+    async with contextlib.AsyncExitStack() as stack:
+        batches: dict[str, list[log.Event]] = {}
+        for run in runs:
+            if run.pending:
+                await stack.enter_async_context(run.flush_lock)
+                batches[run.spec.execution_id], run.pending = run.pending, []
+        if batches:
+            await run_db(_append, batches)
 
 
-async def _flusher(run: LocalRun) -> None:
-    while True:
-        await asyncio.sleep(FLUSH_INTERVAL)
+def _append(batches: dict[str, list[log.Event]]) -> None:
+    for execution_id, events in batches.items():
         try:
-            await _flush(run)
-        except Exception:
-            logger.exception("event log flush failed for %s", run.spec.execution_id)
+            with transaction.atomic():
+                log.append(execution_id, events)
+        except IntegrityError:  # e.g. ended as "interrupted" elsewhere while it still ran
+            logger.error("event log of %s already has these sequence numbers", execution_id)
 
 
-async def _heartbeat(run: LocalRun) -> None:
-    interval = max(settings.TURN_LEASE_SECONDS / 3, 0.5)
-    poll = min(1.0, interval)
-    elapsed = 0.0
-    while True:
-        await asyncio.sleep(poll)
-        elapsed += poll
-        renew = elapsed >= interval
-        if renew:
-            elapsed = 0.0
-        status = await run_db(_beat, run, renew)
-        if status == ExecutionStatus.CANCEL_REQUESTED:
-            run.cancel()
-
-
-def _beat(run: LocalRun, renew: bool) -> str | None:
-    from executions.models import Execution
-
-    if not renew:
-        return Execution.objects.filter(pk=run.spec.execution_id).values_list(
-            "status", flat=True
-        ).first()
-    status = services.execution_heartbeat(execution_id=run.spec.execution_id)
-    if run.spec.on_heartbeat is not None:
-        run.spec.on_heartbeat()
-    return status
+def _beat(runs: list[LocalRun], renew: bool) -> set[str]:
+    """Renew the runs' leases (when due); return the ids with a pending cancel request."""
+    ids = [run.spec.execution_id for run in runs]
+    if renew:
+        services.executions_heartbeat(execution_ids=ids)
+        for run in runs:
+            if run.spec.on_heartbeat is not None:
+                run.spec.on_heartbeat()
+    return services.executions_cancel_requested(execution_ids=ids)
 
 
 async def _control(run: LocalRun) -> None:
@@ -197,8 +218,7 @@ async def _run(run: LocalRun) -> None:
         if spec.first_event is not None:
             await _emit(run, spec.first_event)
         loop = asyncio.get_running_loop()
-        helpers = [loop.create_task(_flusher(run)), loop.create_task(_heartbeat(run)),
-                   loop.create_task(_control(run))]
+        helpers = [loop.create_task(_control(run))]
 
         async def emit(item: RunEvent) -> None:
             await _emit(run, _event_of(item))
@@ -278,7 +298,7 @@ async def _finish(run: LocalRun, finished: FinishedRun) -> None:
     run.events.append({"seq": seq, **terminal})
     run.pending.append({"seq": seq, **terminal})
     with contextlib.suppress(Exception):
-        await _flush(run)
+        await _flush([run])
     await bus.publish(bus.execution_group(run.spec.execution_id), {"seq": seq, **terminal})
 
 

@@ -85,11 +85,19 @@ def execution_mark_running(*, execution_id: str) -> None:
     )
 
 
-def execution_heartbeat(*, execution_id: str) -> str | None:
-    """Renew the lease; returns the current status (so a cancel request is noticed)."""
-    now = timezone.now()
-    Execution.objects.filter(pk=execution_id, status__in=ACTIVE_STATUSES).update(heartbeat_at=now)
-    return Execution.objects.filter(pk=execution_id).values_list("status", flat=True).first()
+def executions_heartbeat(*, execution_ids: list[str]) -> None:
+    """Renew the leases of executions running in this process."""
+    Execution.objects.filter(pk__in=execution_ids, status__in=ACTIVE_STATUSES).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def executions_cancel_requested(*, execution_ids: list[str]) -> set[str]:
+    return set(
+        Execution.objects.filter(
+            pk__in=execution_ids, status=ExecutionStatus.CANCEL_REQUESTED
+        ).values_list("id", flat=True)
+    )
 
 
 def execution_finish(*, finished: FinishedRun) -> None:

@@ -96,6 +96,9 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
 _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # No pool for SQLite: each database thread keeps its connection (opening one per query
+    # was a third of the server's CPU under load).
+    _db["CONN_MAX_AGE"] = None
     # Concurrent turns under ASGI: WAL, IMMEDIATE write transactions and a busy timeout,
     # or concurrent writers fail with "database is locked".
     _db["OPTIONS"] = {
