@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 import httpx
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -90,8 +89,9 @@ def _insert_messages(session: Session, n: int, text: str) -> None:
     columns = ["id", "session_id", "role", "content", "metadata", "model", "token_count",
                "prompt_tokens", "completion_tokens", "cost", "created_at"]
     now = timezone.now()
-    rows = [] if connection.vendor == "postgresql" else [(f"0{i:026d}", session.id, "user" if i % 2 == 0 else "assistant", f"{i} {text}",
-             "{}", "", 0, 0, 0, 0.0, now) for i in range(n)]
+    rows = [] if connection.vendor == "postgresql" else [
+        (f"0{i:026d}", session.id, "user" if i % 2 == 0 else "assistant", f"{i} {text}",
+         "{}", "", 0, 0, 0, 0.0, now) for i in range(n)]
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
            f"VALUES ({', '.join(['%s'] * len(columns))})")
     with connection.cursor() as cursor:

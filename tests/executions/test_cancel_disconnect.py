@@ -7,7 +7,14 @@ import httpx
 from chat.models import Message, Session
 from executions.models import Execution
 from tests.chat.conftest import LiveTenant
-from tests.chat.support import SSEReader, events_of, follow_execution, headers, parse_frames, wait_for
+from tests.chat.support import (
+    SSEReader,
+    events_of,
+    follow_execution,
+    headers,
+    parse_frames,
+    wait_for,
+)
 from tests.helpers import assert_error
 
 LONG = " ".join(f"w{i}" for i in range(60))  # ~65 words at 30 ms: about 2 s

@@ -80,7 +80,7 @@ def test_follow_during_a_run_joins_and_completes(slow_tenant: LiveTenant) -> Non
             if len(contents) == 3 and thread is None:
                 execution_id = sender[0]["execution_id"]
 
-                def join() -> None:
+                def join(execution_id: str = execution_id) -> None:
                     _, body = follow_execution(url, key, execution_id)
                     follower.extend(events_of(parse_frames(body.decode())))
 
