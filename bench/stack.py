@@ -142,6 +142,11 @@ def prepare_server(db: str, app_dir: Path, fake_url: str, setup_params: dict[str
         "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # plain HTTP on loopback, no TLS proxy in front; and no limits on the load itself
+        "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
+        "PROMPTRAILS_RATE_LIMIT_KEY_PER_MINUTE": "0",
+        "PROMPTRAILS_RATE_LIMIT_WORKSPACE_PER_MINUTE": "0",
+        "PROMPTRAILS_MAX_CONCURRENT_TURNS": "0",
     })
     server = Server(db=db, app_dir=app_dir, env=env)
     if db == "postgres":
@@ -249,7 +254,8 @@ def start_litellm(fake_url: str, log: Path, workdir: Path) -> Peer:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_"))}
     env.update({"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False",
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_SCHEMA_UPDATE": "True"})
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_SCHEMA_UPDATE": "True",
+                "LITELLM_MASTER_KEY": "sk-bench"})  # the load driver sends this key
     proc = _spawn([str(LITELLM_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1",
                    "--port", str(port), "--num_workers", "1"], cwd=workdir, env=env, log=log)
     wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, timeout=180)

@@ -106,7 +106,7 @@ async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBas
 @async_api({"POST"})
 async def send_message_stream(request: HttpRequest, session_id: str) -> HttpResponseBase:
     turn = await _start(request, session_id)
-    return sse_response(follow(turn.execution_id))
+    return sse_response(turn.execution_id)
 
 
 _list_messages = MessageListView.as_view()

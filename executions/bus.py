@@ -111,6 +111,13 @@ class Subscription:
     def __init__(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self._queue = queue
 
+    def drain(self) -> list[dict[str, Any]]:
+        """Every message already waiting, without waiting for more."""
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
     async def get(self, wait: float | None = None) -> dict[str, Any] | None:
         """The next message, or None when `wait` seconds pass without one."""
         try:

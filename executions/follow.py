@@ -45,42 +45,59 @@ async def follow(
     execution_id: str, after: int = 0, keepalive: float | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield events with seq > after; yields KEEPALIVE when idle for `keepalive` seconds."""
+    async for batch in follow_batches(execution_id, after, keepalive):
+        for event in batch:
+            yield event
+
+
+async def follow_batches(
+    execution_id: str, after: int = 0, keepalive: float | None = None
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Like `follow`, but yields every event that is already waiting as one list, so a
+    transport can write a burst of tokens in one send instead of one send per token."""
     interval = keepalive if keepalive is not None else settings.SSE_KEEPALIVE_SECONDS
     last = after
     async with bus.subscribe(bus.execution_group(execution_id)) as live:
-        for event in await _read(execution_id, last):
-            yield event
-            last = event["seq"]
+        replay = await _read(execution_id, last)
+        for index, event in enumerate(replay):
             if event["type"] in log.TERMINAL_TYPES:
+                yield replay[: index + 1]
                 return
+        if replay:
+            yield replay
+            last = replay[-1]["seq"]
         # Already over (e.g. Last-Event-ID at the terminal event): nothing more will come.
         tail = await _ended_tail(execution_id, last)
         if tail is not None:
-            for item in tail:
-                yield item
+            if tail:
+                yield tail
             return
         while True:
             received = await live.get(wait=interval)
             if received is None:
-                yield KEEPALIVE
+                yield [KEEPALIVE]
                 tail = await _ended_tail(execution_id, last)
                 if tail is not None:
-                    for item in tail:
-                        yield item
+                    if tail:
+                        yield tail
                     return
                 continue
-            event = received
-            seq = event.get("seq")
-            if not isinstance(seq, int) or seq <= last:
-                continue
-            if seq > last + 1:
-                async for item in _fill_gap(execution_id, last, seq):
-                    yield item
-                    last = item["seq"]
-            yield event
-            last = seq
-            if event["type"] in log.TERMINAL_TYPES:
-                return
+            batch: list[dict[str, Any]] = []
+            for event in (received, *live.drain()):
+                seq = event.get("seq")
+                if not isinstance(seq, int) or seq <= last:
+                    continue
+                if seq > last + 1:
+                    async for item in _fill_gap(execution_id, last, seq):
+                        batch.append(item)
+                        last = item["seq"]
+                batch.append(event)
+                last = seq
+                if event["type"] in log.TERMINAL_TYPES:
+                    yield batch
+                    return
+            if batch:
+                yield batch
 
 
 async def _fill_gap(execution_id: str, last: int, upto: int) -> AsyncIterator[log.Event]:

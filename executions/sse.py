@@ -8,7 +8,9 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
-from executions.follow import KEEPALIVE
+from executions.follow import KEEPALIVE, follow_batches
+
+KEEPALIVE_FRAME = b": keepalive\n\n"
 
 
 def frame(event: dict[str, Any]) -> bytes:
@@ -17,16 +19,17 @@ def frame(event: dict[str, Any]) -> bytes:
     return f"id: {event['seq']}\nevent: {event['type']}\ndata: {data}\n\n".encode()
 
 
-async def frames(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    async for event in events:
-        if event is KEEPALIVE or event.get("type") == KEEPALIVE["type"]:
-            yield b": keepalive\n\n"
-        else:
-            yield frame(event)
+async def frames(batches: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
+    """One chunk per batch: a burst of tokens leaves in one write."""
+    async for batch in batches:
+        yield b"".join(KEEPALIVE_FRAME if event is KEEPALIVE else frame(event)
+                       for event in batch)
 
 
-def sse_response(events: AsyncIterator[dict[str, Any]]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(frames(events), content_type="text/event-stream")
+def sse_response(execution_id: str, after: int = 0) -> StreamingHttpResponse:
+    """Follow an execution as Server-Sent Events (replay, then live, then close)."""
+    response = StreamingHttpResponse(frames(follow_batches(execution_id, after)),
+                                     content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

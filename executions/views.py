@@ -14,7 +14,6 @@ from rest_framework.views import APIView
 from executions import runner, selectors
 from executions import schema as docs
 from executions.agent_runs import agent_execute_start
-from executions.follow import follow
 from executions.models import Execution, ExecutionStatus
 from executions.serializers import execution_data
 from executions.services import execution_request_cancel
@@ -146,7 +145,7 @@ async def execution_stream(request: HttpRequest, execution_id: str) -> HttpRespo
         raise ApiError("Execution not found.", code="not_found", status_code=404)
     after = last_event_id(request.headers.get("Last-Event-ID"),
                           request.GET.get("last_event_id"))
-    return sse_response(follow(execution_id, after=after))
+    return sse_response(execution_id, after=after)
 
 
 @documented_by(_AgentExecuteDoc)
