@@ -120,6 +120,8 @@ class Subscription:
 
     async def get(self, wait: float | None = None) -> dict[str, Any] | None:
         """The next message, or None when `wait` seconds pass without one."""
+        if not self._queue.empty():  # the common case under load: no timer, no task
+            return self._queue.get_nowait()
         try:
             return await asyncio.wait_for(self._queue.get(), wait)
         except TimeoutError:
