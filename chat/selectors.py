@@ -20,7 +20,8 @@ from promptrails.tenancy import scoped
 
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 ORDERINGS = {"updated_at", "-updated_at", "created_at", "-created_at", "title", "-title"}
-HISTORY_BATCH = 50
+HISTORY_BATCH = 50  # the first read; later reads double, up to HISTORY_MAX_BATCH
+HISTORY_MAX_BATCH = 400
 
 
 def session_get(*, workspace: Workspace, session_id: str) -> Session:
@@ -98,15 +99,21 @@ def message_cursor(*, session: Session, after: str | None, before: str | None,
 
 
 def history_newest_first(*, session_id: str) -> Iterator[RuntimeMessage]:
-    """The conversation, newest first, read lazily in small batches (O(window) reads)."""
+    """The conversation, newest first, read lazily (O(window) rows, O(log window) queries).
+
+    A short conversation costs one small read; a long one reads batches that double in
+    size, so a full context window is a handful of queries, never the whole session.
+    """
     last_id: str | None = None
+    size = HISTORY_BATCH
     while True:
         qs = Message.objects.filter(session_id=session_id, role__in=["user", "assistant"])
         if last_id is not None:
             qs = qs.filter(id__lt=last_id)
-        batch = list(qs.order_by("-id").values_list("id", "role", "content")[:HISTORY_BATCH])
+        batch = list(qs.order_by("-id").values_list("id", "role", "content")[:size])
         for message_id, role, content in batch:
             yield RuntimeMessage(role=role, content=content)
             last_id = message_id
-        if len(batch) < HISTORY_BATCH:
+        if len(batch) < size:
             return
+        size = min(size * 2, HISTORY_MAX_BATCH)

@@ -135,7 +135,7 @@ def test_a_send_reads_only_the_history_window(tenant: Tenant) -> None:
 
     window = len(turn.spec.run.history)
     assert 0 < window < 1000
-    assert window <= pulled <= window + selectors.HISTORY_BATCH
+    assert window <= pulled <= window + selectors.HISTORY_MAX_BATCH
     assert turn.spec.run.history[-1].content.startswith("99999 ")
     message_reads = [q["sql"] for q in queries.captured_queries
                      if '"chat_message"' in q["sql"] and q["sql"].lstrip().startswith("SELECT")]
