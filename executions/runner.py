@@ -60,6 +60,7 @@ class LocalRun:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     finished: FinishedRun | None = None
     cancel_requested: bool = False
+    abandoned: bool = False
     agent_task: asyncio.Task[Any] | None = None
     flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loop: asyncio.AbstractEventLoop | None = None
@@ -71,6 +72,12 @@ class LocalRun:
         self.cancel_requested = True
         if self.agent_task is not None and not self.agent_task.done():
             self.agent_task.cancel()
+
+    def abandon(self) -> None:
+        """Stop without storing anything: the execution was already ended elsewhere (its
+        lease went stale and recovery stored the partial reply and freed the session)."""
+        self.abandoned = True
+        self.cancel()
 
 
 _RUNS: dict[str, LocalRun] = {}
@@ -105,12 +112,14 @@ async def _housekeeping() -> None:
             if renew:
                 last_renew = now
             try:
-                cancelled = await run_db(_beat, runs, renew)
+                cancelled, ended = await run_db(_beat, runs, renew)
             except Exception:
                 logger.exception("heartbeat failed")
-                cancelled = set()
+                cancelled, ended = set(), set()
             for run in runs:
-                if run.spec.execution_id in cancelled:
+                if run.spec.execution_id in ended:
+                    run.abandon()
+                elif run.spec.execution_id in cancelled:
                     run.cancel()
         if now - last_sweep >= max(lease / 2, 1):
             last_sweep = now
@@ -176,15 +185,17 @@ def _append(batches: dict[str, list[log.Event]]) -> None:
             logger.error("event log of %s already has these sequence numbers", execution_id)
 
 
-def _beat(runs: list[LocalRun], renew: bool) -> set[str]:
-    """Renew the runs' leases (when due); return the ids with a pending cancel request."""
+def _beat(runs: list[LocalRun], renew: bool) -> tuple[set[str], set[str]]:
+    """Renew the runs' leases (when due); return the ids with a pending cancel request and
+    the ids that were already ended elsewhere (recovered as "interrupted" while starved)."""
     ids = [run.spec.execution_id for run in runs]
     if renew:
         services.executions_heartbeat(execution_ids=ids)
         for run in runs:
             if run.spec.on_heartbeat is not None:
                 run.spec.on_heartbeat()
-    return services.executions_cancel_requested(execution_ids=ids)
+    return (services.executions_cancel_requested(execution_ids=ids),
+            services.executions_ended(execution_ids=ids))
 
 
 async def _control(run: LocalRun) -> None:
@@ -249,7 +260,7 @@ async def _run(run: LocalRun) -> None:
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
-        if finished is not None:
+        if finished is not None and not run.abandoned:
             await _finish(run, finished)
         _RUNS.pop(spec.execution_id, None)
         run.done.set()

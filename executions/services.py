@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents.runtime.types import LlmCall, ToolCall, ToolRun, Usage
 from executions import log
-from executions.models import ACTIVE_STATUSES, Execution, ExecutionStatus
+from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
 from promptrails.api.errors import ApiError
 from promptrails.ids import new_id
 from promptrails.models import Workspace
@@ -97,6 +97,13 @@ def executions_cancel_requested(*, execution_ids: list[str]) -> set[str]:
         Execution.objects.filter(
             pk__in=execution_ids, status=ExecutionStatus.CANCEL_REQUESTED
         ).values_list("id", flat=True)
+    )
+
+
+def executions_ended(*, execution_ids: list[str]) -> set[str]:
+    return set(
+        Execution.objects.filter(pk__in=execution_ids, status__in=FINISHED_STATUSES)
+        .values_list("id", flat=True)
     )
 
 
