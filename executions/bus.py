@@ -155,6 +155,9 @@ async def subscribe(*groups: str) -> AsyncIterator[Subscription]:
             for group in groups:
                 await layer.group_add(group, channel)
             relay = loop.create_task(_relay(layer, channel, queue))
+            # let it reach the layer's receive(): only a receive that is cancelled cleans the
+            # channel up (channels-redis has no delete_channel), else each one would leak
+            await asyncio.sleep(0)
         yield Subscription(queue)
     finally:
         for group in groups:
