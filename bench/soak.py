@@ -162,6 +162,10 @@ async def main() -> None:
     env = {**os.environ, "DATABASE_URL": f"{PG}/{db}", "REDIS_URL": "redis://127.0.0.1:6379/0",
            "REDIS_PREFIX": db, "PROMPTRAILS_LOCAL_MODEL_DELAY": "0.01",
            "DJANGO_SETTINGS_MODULE": "promptrails.settings",
+           # production settings: DEBUG=1 keeps every query in memory per DB thread (9,000
+           # each), which a soak would otherwise measure as growth
+           "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50),
+           "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "0",
            "PROMPTRAILS_RATE_LIMIT_KEY_PER_MINUTE": "0",
            "PROMPTRAILS_RATE_LIMIT_WORKSPACE_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", db], check=True)
