@@ -35,33 +35,30 @@ from promptrails.tenancy import scoped
 logger = logging.getLogger("promptrails.chat")
 
 
-def _publish_message(message: Message) -> None:
-    """After commit: every socket watching the session gets the stored message."""
-    from chat.serializers import message_data
-
-    payload = {"type": "message", "message": message_data(message)}
+def _publish_after_commit(session_id: str, payload: dict[str, Any]) -> None:
+    """After commit, to every socket on the session; the write stands even if a push fails."""
 
     def send() -> None:
         try:
-            async_to_sync(bus.publish)(bus.session_group(message.session_id), payload)
-        except Exception:  # the message is stored; a missed push is not a failed write
-            logger.warning("could not publish message %s", message.id, exc_info=True)
+            async_to_sync(bus.publish)(bus.session_group(session_id), payload)
+        except Exception:
+            logger.warning("could not publish %s to session %s", payload["type"], session_id,
+                           exc_info=True)
 
     transaction.on_commit(send)
+
+
+def _publish_message(message: Message) -> None:
+    """Every socket watching the session gets the stored message."""
+    from chat.serializers import message_data
+
+    _publish_after_commit(message.session_id, {"type": "message",
+                                               "message": message_data(message)})
 
 
 def _announce_turn(session_id: str, execution_id: str) -> None:
-    """After commit: sockets on the session start following the new turn's events."""
-
-    def send() -> None:
-        try:
-            async_to_sync(bus.publish)(
-                bus.session_group(session_id), {"type": "turn", "execution_id": execution_id}
-            )
-        except Exception:
-            logger.warning("could not announce turn %s", execution_id, exc_info=True)
-
-    transaction.on_commit(send)
+    """Sockets on the session start following the new turn's events."""
+    _publish_after_commit(session_id, {"type": "turn", "execution_id": execution_id})
 
 
 def session_create(
