@@ -223,6 +223,16 @@ def fill(n_sessions: int, n_message_sessions: int) -> dict[str, Any]:
             {"words": WORDS, "n": n_sessions, "every": every},
         )
         _say(f"messages for every {every}th session in {time.monotonic() - t0:.1f}s")
+        cur.execute(  # the sessions' running totals, as chat.services.message_store keeps them
+            """
+            UPDATE chat_session s SET message_count = t.n, total_tokens = t.tokens,
+                                      total_cost = t.cost
+            FROM (SELECT session_id, count(*) AS n, sum(token_count) AS tokens,
+                         sum(cost) AS cost
+                  FROM chat_message GROUP BY session_id) AS t
+            WHERE s.id = t.session_id
+            """
+        )
 
         # Feedback on 1 in 10 sessions that have messages (a third of it thumbs-down).
         cur.execute(

@@ -8,9 +8,9 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
-from django.db.models import Count, FloatField, IntegerField, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -37,17 +37,6 @@ class CappedCountPaginator(Paginator):
         if isinstance(qs, QuerySet):
             return int(qs.order_by().values("pk")[:COUNT_CAP].count())
         return len(qs)
-
-
-def _sum_of_messages(field: str, output: Any) -> Coalesce:
-    sub = (
-        Message.objects.filter(session_id=OuterRef("pk"))
-        .order_by()
-        .values("session_id")
-        .annotate(total=Sum(field))
-        .values("total")
-    )
-    return Coalesce(Subquery(sub, output_field=output), 0, output_field=output)
 
 
 class PrettyJSONField(forms.JSONField):
@@ -84,11 +73,23 @@ class SessionForm(forms.ModelForm):  # type: ignore[type-arg]
         return value
 
 
+class SessionChangeList(ChangeList):
+    """Ties of a one-column sort are broken by id in the sort's own direction (Django
+    always appends "-pk"), so one (column, id) index serves both directions."""
+
+    def _get_deterministic_ordering(self, ordering: list[Any]) -> list[Any]:
+        ordering = super()._get_deterministic_ordering(ordering)  # type: ignore[misc]
+        if (len(ordering) == 2 and ordering[1] == "-pk" and isinstance(ordering[0], str)
+                and not ordering[0].startswith("-")):
+            ordering[1] = "pk"
+        return ordering
+
+
 @admin.register(Session)
 class SessionAdmin(WorkspaceScopedAdmin):
     form = SessionForm
-    list_display = ("title_or_id", "agent", "workspace", "external_user", "message_count",
-                    "last_activity", "total_tokens", "total_cost")
+    list_display = ("title_or_id", "agent", "workspace", "external_user", "message_total",
+                    "last_activity", "tokens", "cost")
     list_select_related = ("agent", "workspace")
     list_filter = (
         ("workspace", ScopedRelatedFilter),
@@ -118,19 +119,8 @@ class SessionAdmin(WorkspaceScopedAdmin):
         ("Conversation", {"fields": ("conversation",)}),
     )
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        count = (
-            Message.objects.filter(session_id=OuterRef("pk"))
-            .order_by()
-            .values("session_id")
-            .annotate(n=Count("*"))
-            .values("n")
-        )
-        return super().get_queryset(request).annotate(
-            _message_count=Coalesce(Subquery(count, output_field=IntegerField()), 0),
-            _total_tokens=_sum_of_messages("token_count", IntegerField()),
-            _total_cost=_sum_of_messages("cost", FloatField()),
-        )
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return SessionChangeList
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any],
                            search_term: str) -> tuple[QuerySet[Any], bool]:
@@ -154,26 +144,25 @@ class SessionAdmin(WorkspaceScopedAdmin):
                 return str(value)
         return obj.user_id or "—"
 
-    @admin.display(description="messages", ordering="_message_count")
-    def message_count(self, obj: Session) -> int:
-        return int(getattr(obj, "_message_count", 0))
+    @admin.display(description="messages", ordering="message_count")
+    def message_total(self, obj: Session) -> int:
+        return obj.message_count
 
     @admin.display(description="last activity", ordering="updated_at")
     def last_activity(self, obj: Session) -> Any:
         return obj.updated_at
 
-    @admin.display(description="tokens", ordering="_total_tokens")
-    def total_tokens(self, obj: Session) -> int:
-        return int(getattr(obj, "_total_tokens", 0))
+    @admin.display(description="tokens", ordering="total_tokens")
+    def tokens(self, obj: Session) -> int:
+        return obj.total_tokens
 
-    @admin.display(description="cost (USD)", ordering="_total_cost")
-    def total_cost(self, obj: Session) -> str:
-        return f"{float(getattr(obj, '_total_cost', 0) or 0):.4f}"
+    @admin.display(description="cost (USD)", ordering="total_cost")
+    def cost(self, obj: Session) -> str:
+        return f"{obj.total_cost:.4f}"
 
     @admin.display(description="totals")
     def totals(self, obj: Session) -> str:
-        return (f"{self.message_count(obj)} messages, {self.total_tokens(obj)} tokens, "
-                f"${self.total_cost(obj)}")
+        return f"{obj.message_count} messages, {obj.total_tokens} tokens, ${self.cost(obj)}"
 
     # --- the conversation --------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import BooleanField, Exists, Expression, F, OuterRef, QuerySet
 from django.http import HttpRequest
@@ -118,7 +119,10 @@ def _sample_sql(queryset: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
 
 def metadata_keys(queryset: QuerySet[Any]) -> list[tuple[str, int]]:
     """(key, sessions having it) over the sampled result set, most common first."""
-    inner, params = _sample_sql(queryset)
+    try:
+        inner, params = _sample_sql(queryset)
+    except EmptyResultSet:  # e.g. a search that matched no id
+        return []
     if connection.vendor == "postgresql":
         sql = (
             f"SELECT k, COUNT(*) FROM ({inner}) AS s CROSS JOIN LATERAL jsonb_object_keys("  # noqa: S608
@@ -138,7 +142,10 @@ def metadata_keys(queryset: QuerySet[Any]) -> list[tuple[str, int]]:
 
 def metadata_values(queryset: QuerySet[Any], key: str) -> list[tuple[Any, int]]:
     """(value, sessions having it) for `key` over the sampled result set, most common first."""
-    inner, params = _sample_sql(queryset)
+    try:
+        inner, params = _sample_sql(queryset)
+    except EmptyResultSet:
+        return []
     if connection.vendor == "postgresql":
         sql = (
             f"SELECT (s.metadata -> %s)::text AS v, COUNT(*) FROM ({inner}) AS s "  # noqa: S608

@@ -3,7 +3,8 @@
 PostgreSQL: full-text search (`plainto_tsquery('simple', term)`, every word must occur)
 over the title, the metadata's string and number values and the messages' content, each
 served by a GIN expression index (chat/migrations/0003_admin_search_indexes.py); the
-matching session ids are the UNION of the three, joined to the result set. Each of the
+matching session ids are the UNION of the three, read once per request and then used as
+an id list (the changelist reads its result set three times). Each of the
 three keeps only the newest SEARCH_CAP matches of the filtered result set, so a common
 word costs no more than a rare one: in the default newest-first order the pages are exact
 up to SEARCH_CAP rows (the changelist's count is capped there too); sorted by another
@@ -50,7 +51,7 @@ def _postgres_search(queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
     # Each branch: the newest SEARCH_CAP sessions of the (filtered, scoped) result set
     # matching one way — the planner picks per branch between walking the newest-first
     # index (a common word) and the full-text index (a rare one). The union of the three
-    # (at most 3 × SEARCH_CAP ids) is then joined to the result set.
+    # is at most 3 × SEARCH_CAP ids.
     newest = ("-updated_at", "-id")
     branches = [
         queryset.alias(_search_v=title_vector).filter(_search_v=query),
@@ -58,7 +59,10 @@ def _postgres_search(queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
         queryset.filter(pk__in=content_match),
     ]
     ids = [b.order_by(*newest).values("pk")[:SEARCH_CAP] for b in branches]
-    return queryset.filter(pk__in=ids[0].union(*ids[1:]))
+    # Evaluated once here: the changelist reads the result set three times (capped count,
+    # page, metadata facet sample), and the union is the expensive part of each.
+    matching = list(ids[0].union(*ids[1:]).values_list("pk", flat=True))
+    return queryset.filter(pk__in=matching)
 
 
 def _sqlite_search(queryset: QuerySet[Any], term: str) -> QuerySet[Any]:

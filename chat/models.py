@@ -24,12 +24,21 @@ class Session(models.Model):
     # The turn lock: the execution holding the session, until its lease runs out.
     turn_execution_id = models.CharField(max_length=27, null=True, blank=True)
     turn_lease_until = models.DateTimeField(null=True, blank=True)
+    # Running totals of the session's messages, kept in the same transaction that stores a
+    # message (chat/services.py), so the admin shows and sorts them without aggregating.
+    message_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    total_tokens = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
+    total_cost = models.FloatField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [
             models.Index(fields=["workspace", "-updated_at"], name="session_ws_updated"),
             models.Index(fields=["workspace", "agent"], name="session_ws_agent"),
+            # The admin's sorts by the running totals (walked either way; ties by id).
+            models.Index(fields=["message_count", "id"], name="session_messages_id"),
+            models.Index(fields=["total_tokens", "id"], name="session_tokens_id"),
+            models.Index(fields=["total_cost", "id"], name="session_cost_id"),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.models import Agent
@@ -179,12 +179,10 @@ def _turn_write(
             session_id=session.id, user_id=user_id, execution_id=execution_id,
             model=prepared.model.model_id,
         )
-        user_message = Message.objects.create(
-            session=session, role=Message.Role.USER, content=content,
+        user_message = message_store(
+            session_id=session.id, role=Message.Role.USER, content=content,
             execution_id=execution_id,
-            token_count=0,
         )
-        Session.objects.filter(pk=session.id).update(updated_at=user_message.created_at)
         if idempotency_key is not None:
             IdempotencyKey.objects.filter(
                 workspace=workspace, key=idempotency_key,
@@ -269,13 +267,12 @@ def turn_lease_renew(*, session_id: str, execution_id: str) -> None:
 
 def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
     """Store the reply (partial ones marked incomplete) and release the session."""
-    now = timezone.now()
     message = None
     if finished.status == "completed" or finished.content:
         metadata: dict[str, Any] = {}
         if finished.incomplete or finished.status != "completed":
             metadata = {"incomplete": True, "status": finished.status, "error": finished.error}
-        message = Message.objects.create(
+        message = message_store(
             session_id=session_id,
             role=Message.Role.ASSISTANT,
             content=finished.content,
@@ -292,12 +289,24 @@ def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
             execution_id=finished.execution_id,
         )
         _publish_message(message)
-    if message is not None:
-        now = message.created_at  # last activity is never older than the last message
     Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
-        turn_execution_id=None, turn_lease_until=None, updated_at=now
+        turn_execution_id=None, turn_lease_until=None
     )
-    Session.objects.filter(pk=session_id).update(updated_at=now)
+    if message is None:
+        Session.objects.filter(pk=session_id).update(updated_at=timezone.now())
+    return message
+
+
+def message_store(*, session_id: str, **fields: Any) -> Message:
+    """Store one message of a session and move the session's last activity and running
+    totals (count, tokens, cost) with it; call inside the turn's transaction."""
+    message = Message.objects.create(session_id=session_id, **fields)
+    Session.objects.filter(pk=session_id).update(
+        updated_at=message.created_at,  # last activity is never older than the last message
+        message_count=F("message_count") + 1,
+        total_tokens=F("total_tokens") + message.token_count,
+        total_cost=F("total_cost") + message.cost,
+    )
     return message
 
 
@@ -306,13 +315,12 @@ def turn_interrupted(finished: FinishedRun, session_id: str | None) -> None:
     if not session_id:
         return
     if finished.content:
-        message = Message.objects.create(
+        message = message_store(
             session_id=session_id, role=Message.Role.ASSISTANT, content=finished.content,
             execution_id=finished.execution_id,
             metadata={"incomplete": True, "status": "failed", "error": finished.error},
         )
         _publish_message(message)
-        Session.objects.filter(pk=session_id).update(updated_at=message.created_at)
     Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
         turn_execution_id=None, turn_lease_until=None
     )

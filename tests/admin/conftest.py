@@ -8,7 +8,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from agents.models import Agent
-from chat.models import Feedback, Message, Session
+from chat.models import Feedback, Session
+from chat.services import message_store
 from executions.models import Execution
 from promptrails.models import Membership, Workspace
 
@@ -42,9 +43,9 @@ def make_session(workspace: Workspace, agent: Agent | None, title: str,
             execution = Execution.objects.create(workspace=workspace, agent=agent,
                                                  session_id=session.id, status="completed",
                                                  total_tokens=30, cost=0.5, duration_ms=1200)
-        Message.objects.create(session=session, role=role, content=f"{content} {i}",
-                               token_count=10 * (i + 1), cost=0.25 if role == "assistant" else 0,
-                               model="m1" if role == "assistant" else "", execution=execution)
+        message_store(session_id=session.id, role=role, content=f"{content} {i}",
+                      token_count=10 * (i + 1), cost=0.25 if role == "assistant" else 0,
+                      model="m1" if role == "assistant" else "", execution=execution)
     return session
 
 

@@ -34,10 +34,11 @@ def test_changelist_columns_and_annotations(admin_client: Any, world: World) -> 
     response = admin_client.get(CHANGELIST)
     by_title = {s.title: s for s in rows(response)}
     web = by_title["Web chat"]
-    assert web._message_count == 2
-    assert web._total_tokens == 10 + 20
-    assert web._total_cost == pytest.approx(0.25)
+    assert web.message_count == 2
+    assert web.total_tokens == 10 + 20
+    assert web.total_cost == pytest.approx(0.25)
     html = response.content.decode()
+    assert ">30<" in html and "0.2500" in html
     for header in ("messages", "last activity", "tokens", "cost (usd)", "external user"):
         assert header in html.lower()
     assert "ext-1" in html  # external user from metadata
@@ -206,3 +207,19 @@ def test_delete_action(admin_client: Any, world: World) -> None:
                                               "_selected_action": [pk], "post": "yes"})
     assert response.status_code == 302
     assert not Session.objects.filter(pk=pk).exists()
+
+
+@pytest.mark.parametrize("column,field", [(5, "message_count"), (7, "total_tokens"),
+                                          (8, "total_cost")])
+def test_sort_by_running_totals_both_ways(admin_client: Any, world: World, column: int,
+                                          field: str) -> None:
+    for title, n in (("few", 2), ("many", 6), ("none", 0), ("tie", 2)):
+        make_session(world.a, world.agent_a, title, {}, messages=n)
+    ascending = rows(admin_client.get(f"{CHANGELIST}?o={column}"))
+    descending = rows(admin_client.get(f"{CHANGELIST}?o=-{column}"))
+    values = [getattr(s, field) for s in ascending]
+    assert values == sorted(values)
+    titles_up = [s.title for s in ascending]
+    assert titles_up.index("none") < titles_up.index("few") < titles_up.index("many")
+    # Ties are broken by id in the sort's own direction: one (column, id) index serves both.
+    assert [s.pk for s in descending] == [s.pk for s in reversed(ascending)]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from typing import Any
 
 import httpx
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -197,3 +199,39 @@ def test_provider_down_before_any_text(tenant: Tenant, fake_openai: Any,
     assert error["details"]["execution_id"] == execution.id
     session.refresh_from_db()
     assert session.turn_execution_id is None
+
+
+def test_session_totals_follow_every_stored_message(tenant: Tenant, fake_openai: Any,
+                                                     transactional_db: None) -> None:
+    agent = fake_openai_agent(workspace=tenant.workspace, base_url=fake_openai.base_url)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    fake_openai.enqueue(FakeReply(text="First answer"))
+    fake_openai.enqueue(FakeReply(text="Cut short here and", fault="reset", fault_after=2))
+    assert tenant.client.post(f"{BASE}/{session.id}/messages", {"content": "one"},
+                              format="json").status_code == 201
+    assert tenant.client.post(f"{BASE}/{session.id}/messages", {"content": "two"},
+                              format="json").status_code == 502
+
+    messages = list(Message.objects.filter(session=session))
+    assert len(messages) == 4  # two user messages, a reply and a partial reply
+    session.refresh_from_db()
+    assert session.message_count == 4
+    assert session.total_tokens == sum(m.token_count for m in messages) > 0
+    assert session.total_cost == pytest.approx(sum(m.cost for m in messages))
+    assert session.total_cost > 0
+    assert session.updated_at == max(m.created_at for m in messages)
+
+
+def test_totals_backfill_migration_matches_the_messages(tenant: Tenant) -> None:
+    backfill = importlib.import_module("chat.migrations.0007_session_totals").BACKFILL
+    full = Session.objects.create(workspace=tenant.workspace)
+    empty = Session.objects.create(workspace=tenant.workspace)
+    for tokens, cost in ((5, 0.0), (40, 0.125), (7, 0.5)):
+        Message.objects.create(session=full, role="assistant", token_count=tokens, cost=cost)
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+    full.refresh_from_db()
+    empty.refresh_from_db()
+    assert (full.message_count, full.total_tokens) == (3, 52)
+    assert full.total_cost == pytest.approx(0.625)
+    assert (empty.message_count, empty.total_tokens, empty.total_cost) == (0, 0, 0)
