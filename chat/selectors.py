@@ -24,8 +24,11 @@ HISTORY_BATCH = 50  # the first read; later reads double, up to HISTORY_MAX_BATC
 HISTORY_MAX_BATCH = 400
 
 
-def session_get(*, workspace: Workspace, session_id: str) -> Session:
-    session = scoped(Session.objects.all(), workspace).filter(pk=session_id).first()
+def session_get(*, workspace: Workspace, session_id: str, with_agent: bool = False) -> Session:
+    sessions = scoped(Session.objects.all(), workspace)
+    if with_agent:
+        sessions = sessions.select_related("agent")
+    session = sessions.filter(pk=session_id).first()
     if session is None:
         raise NotFound("Chat session not found.")
     return session

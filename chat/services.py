@@ -10,7 +10,6 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -40,7 +39,7 @@ def _publish_after_commit(session_id: str, payload: dict[str, Any]) -> None:
 
     def send() -> None:
         try:
-            async_to_sync(bus.publish)(bus.session_group(session_id), payload)
+            bus.publish_from_thread(bus.session_group(session_id), payload)
         except Exception:
             logger.warning("could not publish %s to session %s", payload["type"], session_id,
                            exc_info=True)
@@ -159,11 +158,12 @@ def _turn_write(
 ) -> Message | Turn:
     """One transaction: claim the session, create the execution and the user message."""
     with transaction.atomic():
-        running = Execution.objects.filter(
-            workspace=workspace, status__in=ACTIVE_STATUSES
-        ).count()
-        enforce_concurrent_turns(workspace_id=workspace.pk, limit=workspace.max_concurrent_turns,
-                                 running=running)
+        enforce_concurrent_turns(
+            workspace_id=workspace.pk, limit=workspace.max_concurrent_turns,
+            running=Execution.objects.filter(
+                workspace=workspace, status__in=ACTIVE_STATUSES
+            ).count,
+        )
         claim = _claim(session.id, execution_id)
         if claim is False:
             if idempotency_key is not None:  # maybe the same request, started a moment ago
@@ -207,13 +207,13 @@ def turn_start(
     With an idempotency key, a retry of the same request returns the turn it started
     (``replay=True``, nothing new is written); the same key with another body is a 409.
     """
-    session = session_get(workspace=workspace, session_id=session_id)
+    session = session_get(workspace=workspace, session_id=session_id, with_agent=True)
     if idempotency_key is not None:
         earlier = _idempotent_turn(workspace, idempotency_key, session.id, content)
         if earlier is not None:
             return earlier
-    agent = scoped(Agent.objects.all(), workspace).filter(pk=session.agent_id).first()
-    if agent is None:
+    agent = session.agent
+    if agent is None or agent.workspace_id != workspace.pk:
         raise validation_error({"agent_id": ["This session's agent no longer exists."]})
     prepared = prepare_agent(workspace=workspace, agent=agent)
     system, user_text = render_prompts(

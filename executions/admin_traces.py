@@ -35,7 +35,10 @@ def timeline_rows(execution: Execution) -> dict[str, Any]:
     for span in spans:
         offset = (span.started_at - start).total_seconds() * 1000
         left = min(offset / total_ms * 100, 100.0)
-        width = max(min(span.duration_ms / total_ms * 100, 100.0 - left), MIN_BAR_PCT)
+        if not span.parent_span_id:
+            width = 100.0  # the root covers its children by construction (spans_build)
+        else:
+            width = max(min(span.duration_ms / total_ms * 100, 100.0 - left), MIN_BAR_PCT)
         summary = ""
         if span.kind == SpanKind.TOOL:
             summary = str((span.output or {}).get("summary", ""))

@@ -20,7 +20,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from promptrails.db import calling_loop
 
 logger = logging.getLogger("promptrails.bus")
 PROCESS = secrets.token_hex(8)
@@ -87,6 +90,21 @@ def _outbox(layer: Any) -> _Outbox:
 
 async def publish(group: str, message: dict[str, Any]) -> None:
     """Deliver to every subscriber of the group, here and in other processes."""
+    _publish_now(group, message)
+
+
+def publish_from_thread(group: str, message: dict[str, Any]) -> None:
+    """`publish` from synchronous code. In a `run_db` thread the message is handed to the
+    awaiting loop without waiting for it (in order, before that loop resumes the caller);
+    elsewhere (sync views, commands) it is published through async_to_sync."""
+    loop = calling_loop()
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(_publish_now, group, message)
+    else:
+        async_to_sync(publish)(group, message)
+
+
+def _publish_now(group: str, message: dict[str, Any]) -> None:
     _deliver_locally(group, message)
     layer = _remote_layer()
     if layer is not None:

@@ -225,7 +225,6 @@ async def _run(run: LocalRun) -> None:
     helpers: list[asyncio.Task[Any]] = []
     finished: FinishedRun | None = None
     try:
-        await run_db(services.execution_mark_running, execution_id=spec.execution_id)
         if spec.first_event is not None:
             await _emit(run, spec.first_event)
         loop = asyncio.get_running_loop()

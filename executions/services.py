@@ -63,6 +63,9 @@ def execution_create(
     execution_id: str | None = None,
     model: str = "",
 ) -> Execution:
+    """The execution of a run that starts right after this commits: created running (its
+    heartbeat set now), so the runner needs no second write before calling the model."""
+    now = timezone.now()
     return Execution.objects.create(
         id=execution_id or new_id(),
         workspace=workspace,
@@ -73,15 +76,10 @@ def execution_create(
         user_id=user_id,
         input=input,
         model=model,
-        status=ExecutionStatus.PENDING,
+        status=ExecutionStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
         trace_id=secrets.token_hex(16),
-    )
-
-
-def execution_mark_running(*, execution_id: str) -> None:
-    now = timezone.now()
-    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.PENDING).update(
-        status=ExecutionStatus.RUNNING, started_at=now, heartbeat_at=now, updated_at=now
     )
 
 

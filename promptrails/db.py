@@ -10,7 +10,9 @@ each call.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -25,11 +27,21 @@ DB_THREADS = int(os.environ.get("PROMPTRAILS_DB_THREADS", "16"))
 _executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="db")
 
 
-def _tidy(fn: Callable[P, T]) -> Callable[P, T]:
+_caller = threading.local()
+
+
+def calling_loop() -> asyncio.AbstractEventLoop | None:
+    """In a function run by `run_db`: the event loop that awaits it (else None)."""
+    return getattr(_caller, "loop", None)
+
+
+def _tidy(fn: Callable[P, T], loop: asyncio.AbstractEventLoop) -> Callable[P, T]:
     def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        _caller.loop = loop
         try:
             return fn(*args, **kwargs)
         finally:
+            _caller.loop = None
             for conn in connections.all(initialized_only=True):
                 if not conn.in_atomic_block:
                     conn.close_if_unusable_or_obsolete()
@@ -38,6 +50,7 @@ def _tidy(fn: Callable[P, T]) -> Callable[P, T]:
 
 
 async def run_db(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    return await sync_to_async(_tidy(fn), thread_sensitive=False, executor=_executor)(
+    call = _tidy(fn, asyncio.get_running_loop())
+    return await sync_to_async(call, thread_sensitive=False, executor=_executor)(
         *args, **kwargs
     )

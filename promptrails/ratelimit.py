@@ -8,6 +8,7 @@ Retry-After and X-RateLimit-* headers.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -66,9 +67,12 @@ def enforce(auth: WorkspaceAuth) -> None:
             )
 
 
-def enforce_concurrent_turns(*, workspace_id: str, limit: int | None, running: int) -> None:
+def enforce_concurrent_turns(*, workspace_id: str, limit: int | None,
+                             running: Callable[[], int]) -> None:
+    """429 when the workspace already runs its limit of turns (`running()` is only asked
+    when a limit is set)."""
     allowed = limit or settings.MAX_CONCURRENT_TURNS_PER_WORKSPACE
-    if allowed > 0 and running >= allowed:
+    if allowed > 0 and running() >= allowed:
         raise ApiError(
             f"Too many turns running in this workspace (limit {allowed}); retry shortly.",
             code="rate_limited", status_code=429,

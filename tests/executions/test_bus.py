@@ -1,12 +1,14 @@
-"""The event bus leaves nothing behind when subscriptions end (no leak per turn)."""
+"""The event bus: nothing left behind when subscriptions end; publishing from threads."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from channels.layers import get_channel_layer
 
 from executions import bus
+from promptrails.db import calling_loop, run_db
 
 
 def _layer_channels() -> int:
@@ -27,3 +29,31 @@ async def test_short_and_long_subscriptions_leave_nothing() -> None:
     await asyncio.sleep(0.05)
     assert not [g for g in bus._local if "leak" in g]
     assert _layer_channels() <= before
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_publish_from_a_db_thread_arrives_before_the_caller_resumes() -> None:
+    """A database thread hands messages to the loop awaiting it, in order; they are
+    delivered before the coroutine awaiting run_db carries on."""
+
+    def in_thread() -> None:
+        assert calling_loop() is not None
+        for seq in (1, 2, 3):
+            bus.publish_from_thread("session.thread-test", {"seq": seq})
+
+    async with bus.subscribe("session.thread-test") as sub:
+        await run_db(in_thread)
+        assert sub.drain() == [{"seq": 1}, {"seq": 2}, {"seq": 3}]
+    assert calling_loop() is None  # only inside run_db
+
+
+def test_publish_from_plain_sync_code_still_delivers() -> None:
+    assert calling_loop() is None
+
+    async def main() -> list[dict[str, int]]:
+        async with bus.subscribe("session.sync-test") as sub:
+            await asyncio.to_thread(bus.publish_from_thread, "session.sync-test", {"seq": 7})
+            got = await sub.get(wait=2)
+            return [got] if got is not None else []
+
+    assert asyncio.run(main()) == [{"seq": 7}]

@@ -124,7 +124,7 @@ def test_executions_are_isolated(tenant: Tenant, other_tenant: Tenant, agent: Ag
     theirs_agent = demo_agent_ensure(workspace=other_tenant.workspace)
     theirs_session = Session.objects.create(workspace=other_tenant.workspace, agent=theirs_agent)
     theirs = _make(other_tenant, theirs_agent, session_id=theirs_session.id, status="running")
-    mine = _make(tenant, agent)
+    mine = _make(tenant, agent, status="completed")
     assert _ids(tenant) == [mine.id]
     for query in (f"?agent_id={theirs_agent.id}", f"?session_id={theirs_session.id}",
                   "?status=running"):
