@@ -299,7 +299,7 @@ class FakeAnthropicServer(FakeServer):
     async def _mid_stream_fault(
         self, reply: FakeReply, conn: Conn, sent: int, final: bool = False
     ) -> bool:
-        if reply.fault not in ("malformed_chunk", "reset", "stall"):
+        if reply.fault not in ("malformed_chunk", "reset", "stall", "error_event"):
             return False
         if sent < reply.fault_after and not final:
             return False
@@ -308,6 +308,10 @@ class FakeAnthropicServer(FakeServer):
                 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"del\n\n'
             )
             await conn.sleep(0.05)
+            await conn.end_stream()
+        elif reply.fault == "error_event":  # the provider's own mid-stream error event
+            await conn.send('event: error\ndata: {"type":"error","error":{"type":'
+                            '"overloaded_error","message":"Overloaded"}}\n\n')
             await conn.end_stream()
         elif reply.fault == "reset":
             conn.reset()

@@ -207,13 +207,18 @@ class FakeOpenAIServer(FakeServer):
         self, reply: FakeReply, conn: Conn, sent: int, final: bool = False
     ) -> bool:
         """Play malformed_chunk / reset / stall once ``fault_after`` chunks were sent."""
-        if reply.fault not in ("malformed_chunk", "reset", "stall"):
+        if reply.fault not in ("malformed_chunk", "reset", "stall", "error_event"):
             return False
         if sent < reply.fault_after and not final:
             return False
         if reply.fault == "malformed_chunk":
             await conn.send('data: {"id":"chatcmpl-broken","choices":[{"index":0,"delta":{"con\n\n')
             await conn.sleep(0.05)
+            await conn.end_stream()
+        elif reply.fault == "error_event":  # the provider's own mid-stream error event
+            await conn.send('data: {"error":{"message":"The server had an error while '
+                            'processing your request.","type":"server_error","param":null,'
+                            '"code":null}}\n\n')
             await conn.end_stream()
         elif reply.fault == "reset":
             conn.reset()

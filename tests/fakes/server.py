@@ -40,7 +40,8 @@ class FakeReply:
     ``text`` is split into ``chunks`` pieces (default: one per word). ``fault`` is one of
     ``http_500`` / ``http_429`` / ``http_<status>`` (error JSON; 429 gets
     ``Retry-After: retry_after``), ``malformed_chunk`` / ``reset`` / ``stall`` (after
-    ``fault_after`` text chunks; ``stall`` with ``fault_after=0`` stalls before any byte
+    ``fault_after`` text chunks; ``error_event``: the provider's mid-stream error event
+    after ``fault_after`` chunks; ``stall`` with ``fault_after=0`` stalls before any byte
     is sent), or ``empty`` (a valid stream with no content). ``raw`` serves bytes
     verbatim as the SSE body (recorded fixtures), written in ``raw_piece_size`` pieces.
     """

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agents.runtime.providers import check_credentials, get_provider
+from agents.runtime.providers.openai import sse_data
 from agents.runtime.types import (
     Finish,
     Message,
@@ -247,7 +248,7 @@ async def test_http_errors_are_mapped(which, fault, retryable, status, fake_open
 
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
-@pytest.mark.parametrize("fault", ["malformed_chunk", "reset"])
+@pytest.mark.parametrize("fault", ["malformed_chunk", "reset", "error_event"])
 async def test_mid_stream_faults_become_provider_errors(which, fault, fake_openai, fake_anthropic):
     server = fake_openai if which == "openai" else fake_anthropic
     spec = openai_spec(server) if which == "openai" else anthropic_spec(server)
@@ -260,6 +261,21 @@ async def test_mid_stream_faults_become_provider_errors(which, fault, fake_opena
             seen.append(chunk)
     assert _texts(seen) == "one two"
     assert ("malformed" in info.value.message) == (fault == "malformed_chunk")
+    if fault == "error_event":  # the provider's own words reach the execution's error
+        expected = "had an error while processing" if which == "openai" else "Overloaded"
+        assert expected in info.value.message, info.value.message
+
+
+async def test_sse_data_follows_the_event_stream_format():
+    async def lines(*items):
+        for item in items:
+            yield item
+
+    got = [d async for d in sse_data(lines(
+        ": keepalive comment", "", "event: x", "data: one", "", "data:two", "data: three",
+        "", "id: 7", "", "data: [DONE]",
+    ))]
+    assert got == ["one", "two\nthree", "[DONE]"]  # a last event without a blank line counts
 
 
 async def test_openai_timeout_before_first_byte(fake_openai):
