@@ -7,7 +7,7 @@ PYTEST_ARGS ?= -n 2
 BIN = $(VENV)/bin
 export HOST PORT
 
-.PHONY: run test venv install install-test migrate lint bench bench-full soak
+.PHONY: run test venv install install-test migrate lint bench bench-full soak audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,9 @@ bench-full: install-test
 
 soak: install-test
 	$(BIN)/python -m bench.soak --minutes 10 --chats 50
+
+# Known vulnerabilities in the installed dependencies (PyPI's advisory data; needs network
+# access to pypi.org's per-release JSON API, which this project's CI machine lacks).
+audit: install-test
+	$(BIN)/pip install --quiet pip-audit
+	$(BIN)/pip-audit --local --strict --progress-spinner off

@@ -63,11 +63,21 @@ class Soak:
         self.counts: Counter[str] = Counter()
         self.errors: list[str] = []
 
-    async def chat(self, client: httpx.AsyncClient, deadline: float) -> None:
+    async def _new_session(self, client: httpx.AsyncClient) -> str:
         response = await client.post("/api/v1/chat/sessions",
                                      json={"agent_id": self.agent_id, "title": "soak"})
-        session = response.json()["data"]["id"]
+        return str(response.json()["data"]["id"])
+
+    async def chat(self, client: httpx.AsyncClient, deadline: float,
+                   turns_per_session: int) -> None:
+        """Conversations of `turns_per_session` actions, one after another (one endless
+        session per chat would make every turn carry a longer history than the last)."""
+        session = await self._new_session(client)
+        actions = 0
         while time.monotonic() < deadline:
+            if turns_per_session and actions >= turns_per_session:
+                session, actions = await self._new_session(client), 0
+            actions += 1
             action = random.choices(["stream", "disconnect", "cancel", "rest"],
                                     [60, 15, 10, 15])[0]
             try:
@@ -157,6 +167,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--chats", type=int, default=50)
+    parser.add_argument("--turns-per-session", type=int, default=20,
+                        help="actions per conversation before the chat starts a new session "
+                             "(0: one session per chat for the whole run)")
     args = parser.parse_args()
     db = f"soak_{secrets.token_hex(4)}"
     env = {**os.environ, "DATABASE_URL": f"{PG}/{db}", "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -195,7 +208,8 @@ async def main() -> None:
             await asyncio.gather(
                 sample(base, server.pid, db, deadline + 15, rows, started,
                        max(args.minutes * 6, 5)),
-                *(soak.chat(client, deadline) for _ in range(args.chats)),
+                *(soak.chat(client, deadline, args.turns_per_session)
+                  for _ in range(args.chats)),
             )
         result = verify(env)
     finally:
@@ -203,17 +217,18 @@ async def main() -> None:
         server.wait(10)
         subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", db],
                        check=False)
-    table = ["| t (s) | RSS MB | DB conns | running turns | asyncio tasks |",
-             "|---|---|---|---|---|"]
-    table += [f"| {r['t']} | {r['rss_mb']} | {r['db_conns']} | {r.get('runs', '?')} | "
-              f"{r.get('tasks', '?')} |" for r in rows]
+    table = ["| t (s) | RSS MB | Python blocks (k) | DB conns | running turns | asyncio tasks |",
+             "|---|---|---|---|---|---|"]
+    table += [f"| {r['t']} | {r['rss_mb']} | {r.get('python_blocks', 0) // 1000} | "
+              f"{r['db_conns']} | {r.get('runs', '?')} | {r.get('tasks', '?')} |" for r in rows]
     summary = (f"{args.chats} chats for {args.minutes} min on PostgreSQL + Redis: "
                f"actions {dict(soak.counts)}, errors {len(soak.errors)}, "
                f"user messages {result['user_messages']}, lost {result['lost']}, "
                f"execution statuses {result['statuses']}")
     report = "\n".join([f"# Soak ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
                         f"Command: `python -m bench.soak --minutes {args.minutes} "
-                        f"--chats {args.chats}`", "", summary, "", *table, "",
+                        f"--chats {args.chats} --turns-per-session {args.turns_per_session}`",
+                        "", summary, "", *table, "",
                         *[f"- error: {e}" for e in soak.errors[:20]], ""])
     print(report)
     (ROOT / "bench" / "SOAK.md").write_text(report)

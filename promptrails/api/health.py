@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -79,5 +80,8 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     if request.GET.get("verbose") == "1":  # for soak runs and operators
         from executions.runner import running_count
 
-        body["process"] = {"runs": running_count(), "tasks": len(asyncio.all_tasks())}
+        body["process"] = {"runs": running_count(), "tasks": len(asyncio.all_tasks()),
+                           # live Python memory (pymalloc blocks in use), unlike RSS, drops
+                           # when objects are freed: growth here is a leak, RSS alone is not
+                           "python_blocks": sys.getallocatedblocks()}
     return JsonResponse(body, status=200 if healthy else 503)

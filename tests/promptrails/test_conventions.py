@@ -130,3 +130,10 @@ def test_healthz(client: Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
+
+
+def test_healthz_verbose_reports_the_process(client: Client) -> None:
+    process = client.get("/healthz?verbose=1").json()["process"]
+    assert process["runs"] == 0
+    assert isinstance(process["tasks"], int)
+    assert isinstance(process["python_blocks"], int) and process["python_blocks"] > 10_000
