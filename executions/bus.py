@@ -157,6 +157,20 @@ async def _relay(layer: Any, channel: str, queue: asyncio.Queue[dict[str, Any]])
                 queue.put_nowait(item)
 
 
+async def _open(layer: Any, queue: asyncio.Queue[dict[str, Any]]
+                ) -> tuple[str, asyncio.Task[None]]:
+    """A new channel of the layer, with its relay already waiting in receive()."""
+    channel = await layer.new_channel()
+    relay = asyncio.get_running_loop().create_task(_relay(layer, channel, queue))
+    await asyncio.sleep(0)  # the relay's first step: it is now inside receive()
+    return channel, relay
+
+
+def _cancel_relay(opening: asyncio.Task[tuple[str, asyncio.Task[None]]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[1].cancel()
+
+
 @contextlib.asynccontextmanager
 async def subscribe(*groups: str) -> AsyncIterator[Subscription]:
     loop = asyncio.get_running_loop()
@@ -169,13 +183,19 @@ async def subscribe(*groups: str) -> AsyncIterator[Subscription]:
     relay = None
     try:
         if layer is not None:
-            channel = await layer.new_channel()
+            # Only a receive() that is cancelled cleans a channel up (channels-redis has no
+            # delete_channel), so the relay must be receiving before anything else can be
+            # interrupted; opening is shielded and, if we are cancelled meanwhile, its relay
+            # is cancelled as soon as it exists. Otherwise each interrupted opening leaks a
+            # channel and its Redis subscription.
+            opening = loop.create_task(_open(layer, queue))
+            try:
+                channel, relay = await asyncio.shield(opening)
+            except asyncio.CancelledError:
+                opening.add_done_callback(_cancel_relay)
+                raise
             for group in groups:
                 await layer.group_add(group, channel)
-            relay = loop.create_task(_relay(layer, channel, queue))
-            # let it reach the layer's receive(): only a receive that is cancelled cleans the
-            # channel up (channels-redis has no delete_channel), else each one would leak
-            await asyncio.sleep(0)
         yield Subscription(queue)
     finally:
         for group in groups:

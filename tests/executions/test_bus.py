@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from channels.layers import get_channel_layer
@@ -57,3 +58,27 @@ def test_publish_from_plain_sync_code_still_delivers() -> None:
             return [got] if got is not None else []
 
     assert asyncio.run(main()) == [{"seq": 7}]
+
+
+async def test_subscriptions_cancelled_while_opening_leave_nothing() -> None:
+    """A follower whose client goes away (or a run's control task that ends) while its
+    subscription is still being set up (channel creation, group joins: Redis round trips
+    with channels-redis) must not leave the channel behind (the soak found ~1 per turn)."""
+    before = _layer_channels()
+
+    async def follower(i: int) -> None:
+        async with bus.subscribe(f"exec.cancel-open-{i}", f"execctl.cancel-open-{i}"):
+            await asyncio.sleep(30)
+
+    for i in range(60):
+        task = asyncio.ensure_future(follower(i))
+        for _ in range(i % 12):  # cancel at a different step of the opening each time
+            await asyncio.sleep(0)
+        if i % 12 == 11:
+            await asyncio.sleep(0.002 * (i % 5))
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.2)
+    assert not [g for g in bus._local if "cancel-open" in g]
+    assert _layer_channels() <= before
