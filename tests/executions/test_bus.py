@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
@@ -82,3 +83,63 @@ async def test_subscriptions_cancelled_while_opening_leave_nothing() -> None:
     await asyncio.sleep(0.2)
     assert not [g for g in bus._local if "cancel-open" in g]
     assert _layer_channels() <= before
+
+
+class _SlowLayer:
+    """A channel layer whose publishes take a while (or never finish), recording them."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.gate = gate
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.sent: dict[str, list[int]] = {}
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            else:
+                await asyncio.sleep(0.01)
+            self.sent.setdefault(group, []).extend(m["seq"] for m in message["messages"])
+        finally:
+            self.in_flight -= 1
+
+
+async def test_outbox_sends_every_waiting_group_at_once_in_order() -> None:
+    layer = _SlowLayer()
+    box = bus._Outbox(asyncio.get_running_loop(), layer)
+    for seq in range(1, 6):
+        for g in range(20):
+            box.put(f"exec.g{g}", {"seq": seq})
+        await asyncio.sleep(0)
+    for _ in range(200):
+        if box.count == 0:
+            break
+        await asyncio.sleep(0.01)
+    box.task.cancel()
+    assert box.count == 0
+    assert layer.most_in_flight >= 20  # one publish per group, all in flight together
+    assert layer.sent == {f"exec.g{g}": [1, 2, 3, 4, 5] for g in range(20)}
+
+
+async def test_outbox_backlog_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    gate = asyncio.Event()  # Redis that does not answer
+    layer = _SlowLayer(gate)
+    box = bus._Outbox(asyncio.get_running_loop(), layer)
+    box.MAX_PENDING = 100
+    box.put("exec.first", {"seq": 0})
+    await asyncio.sleep(0)  # that one is in flight now
+    for seq in range(1, 251):
+        box.put("exec.stuck", {"seq": seq})
+    assert box.count == 100 and box.dropped == 151
+    assert "bus outbox full" in caplog.text
+    gate.set()
+    for _ in range(200):
+        if box.count == 0:
+            break
+        await asyncio.sleep(0.01)
+    box.task.cancel()
+    assert layer.sent["exec.stuck"] == list(range(1, 100))  # what was kept, in order
+    assert "drained; 151 messages were dropped" in caplog.text
