@@ -172,7 +172,7 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
         yield "\n".join(data)
 
 
-def _chunks(payload: str) -> dict[str, Any]:
+def _chunk(payload: str) -> dict[str, Any]:
     chunk = json.loads(payload)
     if not isinstance(chunk, dict):
         raise ValueError(f"expected a JSON object, got {type(chunk).__name__}")
@@ -181,6 +181,20 @@ def _chunks(payload: str) -> dict[str, Any]:
         message = error.get("message") if isinstance(error, dict) else None
         raise ProviderError(f"openai: {message or error}", retryable=True)
     return chunk
+
+
+def _collect_tool_call(calls: dict[int, dict[str, Any]], tc: dict[str, Any]) -> None:
+    """Add one streamed tool-call fragment to the call it belongs to (by index)."""
+    index = tc.get("index")
+    slot = calls.setdefault(index if isinstance(index, int) else len(calls),
+                            {"id": None, "name": "", "args": []})
+    if tc.get("id"):
+        slot["id"] = tc["id"]
+    fn = tc.get("function") or {}
+    if fn.get("name"):
+        slot["name"] += fn["name"]
+    if fn.get("arguments"):
+        slot["args"].append(fn["arguments"])
 
 
 class OpenAIProvider:
@@ -192,51 +206,34 @@ class OpenAIProvider:
         # and each chunk decoded with json.loads, because the SDK's typed chunks cost
         # ~40 % of the event loop's time per token under load (bench/RESULTS.md).
         client = get_client(request.model)
-        try:
-            context = client.chat.completions.with_streaming_response.create(
-                **build_params(request)
-            )
-            response = await context.__aenter__()
-        except Exception as exc:
-            raise map_error(exc) from exc
         calls: dict[int, dict[str, Any]] = {}
         finish: str | None = None
         usage: Usage | None = None
         try:
-            async for payload in sse_data(response.iter_lines()):
-                if payload.startswith("[DONE]"):
-                    break
-                chunk = _chunks(payload)
-                if chunk.get("usage"):
-                    usage = _usage_from(chunk["usage"])
-                for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta")
-                    if delta:
-                        thinking = delta.get("reasoning_content") or delta.get("reasoning")
-                        if isinstance(thinking, str) and thinking:
-                            yield ThinkingDelta(thinking)
-                        content = delta.get("content")
-                        if content:
-                            yield TextDelta(content)
-                        for tc in delta.get("tool_calls") or ():
-                            index = tc.get("index")
-                            slot = calls.setdefault(
-                                index if isinstance(index, int) else len(calls),
-                                {"id": None, "name": "", "args": []},
-                            )
-                            if tc.get("id"):
-                                slot["id"] = tc["id"]
-                            fn = tc.get("function") or {}
-                            if fn.get("name"):
-                                slot["name"] += fn["name"]
-                            if fn.get("arguments"):
-                                slot["args"].append(fn["arguments"])
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
+            async with client.chat.completions.with_streaming_response.create(
+                **build_params(request)
+            ) as response:
+                async for payload in sse_data(response.iter_lines()):
+                    if payload.startswith("[DONE]"):
+                        break
+                    chunk = _chunk(payload)
+                    if chunk.get("usage"):
+                        usage = _usage_from(chunk["usage"])
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta")
+                        if delta:
+                            thinking = delta.get("reasoning_content") or delta.get("reasoning")
+                            if isinstance(thinking, str) and thinking:
+                                yield ThinkingDelta(thinking)
+                            content = delta.get("content")
+                            if content:
+                                yield TextDelta(content)
+                            for tc in delta.get("tool_calls") or ():
+                                _collect_tool_call(calls, tc)
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
         except Exception as exc:
             raise map_error(exc) from exc
-        finally:
-            await context.__aexit__(None, None, None)
         for index in sorted(calls):
             slot = calls[index]
             if not slot["name"]:
