@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from django.test import Client
@@ -15,6 +17,14 @@ from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant, assert_error
 
 LIST = "/api/v1/llm-models"
+
+
+@pytest.fixture(autouse=True)
+def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the limiter's clock in the middle of one window: the counts are per fixed
+    minute, so a test whose requests straddle a minute boundary would see two budgets."""
+    middle = (time.time() // 60) * 60 + 30
+    monkeypatch.setattr("promptrails.ratelimit.time", SimpleNamespace(time=lambda: middle))
 
 
 def test_per_key_limit_gives_429_with_headers(tenant: Tenant, settings: object) -> None:
@@ -91,3 +101,15 @@ def test_sign_in_attempts_are_throttled(settings: object) -> None:
     codes = [client.post("/admin/login/", {"username": "x", "password": "y"}).status_code
              for _ in range(4)]
     assert codes[:3] == [200, 200, 200] and codes[3] == 429
+
+
+def test_a_new_window_brings_a_new_budget(monkeypatch: pytest.MonkeyPatch,
+                                          settings: object) -> None:
+    from promptrails import ratelimit
+
+    settings.RATE_LIMIT_LOGIN_PER_MINUTE = 2  # type: ignore[attr-defined]
+    ip = f"login-window-{uuid.uuid4().hex}"
+    assert [ratelimit.login_attempt(ip) for _ in range(3)] == [True, True, False]
+    later = ratelimit.time.time() + 60
+    monkeypatch.setattr("promptrails.ratelimit.time", SimpleNamespace(time=lambda: later))
+    assert ratelimit.login_attempt(ip) is True
