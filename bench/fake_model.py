@@ -34,6 +34,7 @@ class Config:
         self.tokens = tokens
         self.ttft = ttft
         self.itl = itl
+        self.connections = 0  # accepted so far (tests check that clients keep them alive)
         self._frames: dict[tuple[str, int], list[bytes]] = {}
 
     def frames(self, model: str, n: int) -> list[bytes]:
@@ -81,6 +82,7 @@ class Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.config.connections += 1
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -322,3 +322,46 @@ async def test_check_credentials(fake_openai, fake_anthropic):
 def test_get_provider_unknown():
     with pytest.raises(ValueError, match="unknown provider"):
         get_provider("nope")
+
+
+# --- connection reuse -----------------------------------------------------------------
+
+
+@pytest.fixture
+def keepalive_model():
+    """The benchmarks' fake model (HTTP/1.1 keep-alive, OpenAI wire format) on a thread."""
+    import asyncio
+    import threading
+
+    from bench import fake_model
+
+    config = fake_model.Config(tokens=3, ttft=0.0, itl=0.0)
+    sock = fake_model._listener("127.0.0.1", 0)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        server = await loop.create_server(lambda: fake_model.Protocol(config), sock=sock)
+        async with server:
+            await stop.wait()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+
+    class Server:
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+    yield Server, config
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(5)
+    loop.close()
+
+
+async def test_openai_stream_keeps_the_upstream_connection_alive(keepalive_model):
+    # Reading stops at `data: [DONE]`; the rest of the body is read too, so the pooled
+    # connection is reused by the next turn instead of a new TCP connection per turn.
+    server, config = keepalive_model
+    for _ in range(3):
+        chunks = await collect(openai_spec(server, model_id="bench-model"))
+        assert _texts(chunks) == "tok0 tok1 tok2 " and chunks[-1] == Finish("stop")
+    assert config.connections == 1

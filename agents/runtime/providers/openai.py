@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -23,6 +25,8 @@ from ..types import (
     Usage,
 )
 from .base import ClientCache, is_retryable_status, parse_retry_after, parse_tool_arguments
+
+DRAIN_SECONDS = 1.0
 
 
 def _make_client(api_key: str | None, base_url: str | None) -> openai.AsyncOpenAI:
@@ -172,6 +176,16 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
         yield "\n".join(data)
 
 
+async def _drain(events: AsyncIterator[str]) -> None:
+    """Read what follows `[DONE]` (normally only the end of the chunked body), so that the
+    connection goes back to the client's pool instead of being closed unread; a server that
+    keeps the body open gets a second, then the connection is dropped."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in events:
+                pass
+
+
 def _chunk(payload: str) -> dict[str, Any]:
     chunk = json.loads(payload)
     if not isinstance(chunk, dict):
@@ -213,8 +227,10 @@ class OpenAIProvider:
             async with client.chat.completions.with_streaming_response.create(
                 **build_params(request)
             ) as response:
-                async for payload in sse_data(response.iter_lines()):
+                events = sse_data(response.iter_lines())
+                async for payload in events:
                     if payload.startswith("[DONE]"):
+                        await _drain(events)
                         break
                     chunk = _chunk(payload)
                     if chunk.get("usage"):
