@@ -7,9 +7,10 @@ cannot reach the file system; attribute access to Python internals raises
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -37,10 +38,17 @@ def validate_template(source: str, *, field: str) -> None:
         raise _error(field, f"template syntax error at line {exc.lineno}: {exc.message}") from None
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> Template:
+    """Compiling is most of a render's cost; a template's source decides what it compiles to
+    (failures raise and are not cached)."""
+    return _env.from_string(source)
+
+
 def render_template(source: str, variables: dict[str, Any], *, field: str) -> str:
     """Render ``source`` with ``variables``; any template failure is a 400."""
     try:
-        template = _env.from_string(source)
+        template = _compiled(source)
         rendered = template.render(**variables)
     except TemplateSyntaxError as exc:
         raise _error(field, f"template syntax error at line {exc.lineno}: {exc.message}") from None
