@@ -6,6 +6,8 @@ Pure reads, synchronous, a handful of queries. Errors are 400 ``validation_error
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,11 +123,67 @@ def _budget(raw: dict[str, Any]) -> RunBudget:
     )
 
 
-def prepare_agent(*, workspace: Workspace, agent: Agent,
-                  version_id: str | None = None) -> PreparedAgent:
-    """Resolve the agent's current (or given) version into what the runner needs."""
+class _PreparedCache:
+    """Prepared agents of this process, each valid for one `config_revision` of its workspace
+    (moved in the transaction of every configuration change: agents.signals)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[str, str | None], tuple[int, PreparedAgent]] = (
+            OrderedDict()
+        )
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None], revision: int) -> PreparedAgent | None:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None or entry[0] != revision:
+                return None
+            self.entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple[str, str | None], revision: int, prepared: PreparedAgent) -> None:
+        with self.lock:
+            self.entries[key] = (revision, prepared)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+prepared_cache = _PreparedCache(size=2048)
+
+
+def config_revision(workspace: Workspace) -> int:
+    """The workspace's configuration revision as committed now (one small query)."""
+    revision = (Workspace.objects.filter(pk=workspace.pk)
+                .values_list("config_revision", flat=True).first())
+    return revision or 0
+
+
+def prepare_agent(*, workspace: Workspace, agent: Agent, version_id: str | None = None,
+                  revision: int | None = None) -> PreparedAgent:
+    """Resolve the agent's current (or given) version into what the runner needs.
+
+    Cached per process under the workspace's configuration revision; pass ``revision``
+    when it was just read with something else (a turn reads it with the session),
+    otherwise it is read here."""
     if agent.workspace_id != workspace.pk:
         raise _invalid("agent_id", "The agent is not in this workspace.")
+    if revision is None:
+        revision = config_revision(workspace)
+    key = (agent.pk, version_id)
+    prepared = prepared_cache.get(key, revision)
+    if prepared is None:
+        prepared = _prepare(workspace, agent, version_id)
+        prepared_cache.put(key, revision, prepared)
+    return prepared
+
+
+def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> PreparedAgent:
     version = _version(agent, version_id)
     prompt_version = _prompt_version(workspace, version)
     model_config = version.model_config or {}

@@ -24,10 +24,12 @@ HISTORY_BATCH = 50  # the first read; later reads double, up to HISTORY_MAX_BATC
 HISTORY_MAX_BATCH = 400
 
 
-def session_get(*, workspace: Workspace, session_id: str, with_agent: bool = False) -> Session:
+def session_get(*, workspace: Workspace, session_id: str, for_turn: bool = False) -> Session:
+    """One session of the workspace; ``for_turn`` also reads its agent and its workspace
+    (the current configuration revision) in the same query."""
     sessions = scoped(Session.objects.all(), workspace)
-    if with_agent:
-        sessions = sessions.select_related("agent")
+    if for_turn:
+        sessions = sessions.select_related("agent", "workspace")
     session = sessions.filter(pk=session_id).first()
     if session is None:
         raise NotFound("Chat session not found.")

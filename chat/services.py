@@ -207,7 +207,7 @@ def turn_start(
     With an idempotency key, a retry of the same request returns the turn it started
     (``replay=True``, nothing new is written); the same key with another body is a 409.
     """
-    session = session_get(workspace=workspace, session_id=session_id, with_agent=True)
+    session = session_get(workspace=workspace, session_id=session_id, for_turn=True)
     if idempotency_key is not None:
         earlier = _idempotent_turn(workspace, idempotency_key, session.id, content)
         if earlier is not None:
@@ -215,7 +215,8 @@ def turn_start(
     agent = session.agent
     if agent is None or agent.workspace_id != workspace.pk:
         raise validation_error({"agent_id": ["This session's agent no longer exists."]})
-    prepared = prepare_agent(workspace=workspace, agent=agent)
+    prepared = prepare_agent(workspace=workspace, agent=agent,
+                             revision=session.workspace.config_revision)
     system, user_text = render_prompts(
         prepared,
         variables={"message": content, "input": content, "metadata": session.metadata,

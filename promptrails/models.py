@@ -24,6 +24,10 @@ class Workspace(models.Model):
     # Optional per-workspace limits (None = the settings default).
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     max_concurrent_turns = models.PositiveIntegerField(null=True, blank=True)
+    # Moves with every change to what an agent of this workspace runs with (agents,
+    # versions, prompts, credentials, tools, LLM models), in the transaction of the change:
+    # prepared agents are cached per process under it (agents.preparation).
+    config_revision = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

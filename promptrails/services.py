@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import F, QuerySet
+
 from promptrails.models import ApiKey, Workspace
 
 
@@ -14,3 +16,8 @@ def api_key_create(*, workspace: Workspace, name: str = "default") -> tuple[ApiK
     raw, prefix, digest = ApiKey.generate()
     key = ApiKey.objects.create(workspace=workspace, name=name, prefix=prefix, key_hash=digest)
     return key, raw
+
+
+def workspace_config_bump(workspaces: QuerySet[Workspace]) -> None:
+    """Agent configuration of these workspaces changed: cached prepared agents are stale."""
+    workspaces.update(config_revision=F("config_revision") + 1)

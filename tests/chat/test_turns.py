@@ -235,3 +235,23 @@ def test_totals_backfill_migration_matches_the_messages(tenant: Tenant) -> None:
     assert (full.message_count, full.total_tokens) == (3, 52)
     assert full.total_cost == pytest.approx(0.625)
     assert (empty.message_count, empty.total_tokens, empty.total_cost) == (0, 0, 0)
+
+
+def test_a_turn_runs_with_the_configuration_as_committed(tenant: Tenant) -> None:
+    # prepared agents are cached per process; a prompt edited between two turns is used
+    # by the second one (the turn reads the workspace's configuration revision with its
+    # session, so a long-lived WebSocket's workspace object cannot hold an old one)
+    from agents.models import PromptVersion
+
+    ensure_local_model()
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    first = turn_start(workspace=tenant.workspace, session_id=session.id, content="hi")
+    Session.objects.filter(pk=session.id).update(turn_execution_id=None)
+    prompt = PromptVersion.objects.get(prompt__workspace=tenant.workspace, is_current=True)
+    prompt.system_prompt = "Edited in the admin."
+    prompt.save()
+    second = turn_start(workspace=tenant.workspace, session_id=session.id, content="again")
+    assert first.spec is not None and second.spec is not None
+    assert first.spec.run.system != "Edited in the admin."
+    assert second.spec.run.system == "Edited in the admin."
