@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from agents.models import Agent
@@ -136,27 +136,48 @@ def _lease_until() -> Any:
     return timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS)
 
 
-def _claim(session_id: str, execution_id: str) -> str | None | bool:
-    """Take the session's turn lock. Returns False when busy, else the stale holder (or None)."""
-    now = timezone.now()
+class _StaleTurn(Exception):  # noqa: N818 - a signal between two functions, not an error
+    """The session is held by a turn whose lease ran out (its process died)."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(execution_id)
+        self.execution_id = execution_id
+
+
+def _counted(message: Message) -> dict[str, Any]:
+    """The session columns that move with one more stored message: last activity (never older
+    than the last message) and the running totals."""
+    return {"updated_at": message.created_at, "message_count": F("message_count") + 1,
+            "total_tokens": F("total_tokens") + message.token_count,
+            "total_cost": F("total_cost") + message.cost}
+
+
+def _claim(session_id: str, execution_id: str, message: Message) -> None:
+    """Take the session's turn lock for `execution_id`, counting its user message in the
+    same UPDATE. SessionBusy while another turn holds it; _StaleTurn when that turn's lease
+    ran out."""
+    fields = {"turn_execution_id": execution_id, "turn_lease_until": _lease_until(),
+              **_counted(message)}
+    free = Session.objects.filter(pk=session_id, turn_execution_id__isnull=True)
+    if free.update(**fields):
+        return
     holder = Session.objects.filter(pk=session_id).values_list(
         "turn_execution_id", "turn_lease_until"
     ).first()
-    claimed = Session.objects.filter(pk=session_id).filter(
-        Q(turn_execution_id__isnull=True) | Q(turn_lease_until__lt=now)
-    ).update(turn_execution_id=execution_id, turn_lease_until=_lease_until(), updated_at=now)
-    if not claimed:
-        return False
-    if holder and holder[0] and holder[0] != execution_id:
-        return holder[0]
-    return None
+    if holder is not None and holder[0] is None and free.update(**fields):
+        return  # released in between
+    if holder is not None and holder[0] and holder[1] is not None \
+            and holder[1] < timezone.now():
+        raise _StaleTurn(holder[0])
+    raise SessionBusy(retry_after=1)
 
 
 def _turn_write(
     *, workspace: Workspace, session: Session, agent: Agent, prepared: PreparedAgent, content: str,
     user_id: int | None, execution_id: str, idempotency_key: str | None,
-) -> Message | Turn:
-    """One transaction: claim the session, create the execution and the user message."""
+) -> Message:
+    """One transaction: the execution, the user message, then the session's turn lock
+    (rolled back with SessionBusy or _StaleTurn when the session is held)."""
     with transaction.atomic():
         enforce_concurrent_turns(
             workspace_id=workspace.pk, limit=workspace.max_concurrent_turns,
@@ -164,25 +185,17 @@ def _turn_write(
                 workspace=workspace, status__in=ACTIVE_STATUSES
             ).count,
         )
-        claim = _claim(session.id, execution_id)
-        if claim is False:
-            if idempotency_key is not None:  # maybe the same request, started a moment ago
-                earlier = _idempotent_turn(workspace, idempotency_key, session.id, content)
-                if earlier is not None:
-                    return earlier
-            raise SessionBusy(retry_after=1)
-        if isinstance(claim, str):
-            execution_recover(execution_id=claim)
         execution_create(
             workspace=workspace, agent_id=agent.id, agent_name=agent.name,
             agent_version_id=prepared.version_id, input={"message": content},
             session_id=session.id, user_id=user_id, execution_id=execution_id,
             model=prepared.model.model_id,
         )
-        user_message = message_store(
+        user_message = Message.objects.create(
             session_id=session.id, role=Message.Role.USER, content=content,
             execution_id=execution_id,
         )
+        _claim(session.id, execution_id, user_message)
         if idempotency_key is not None:
             IdempotencyKey.objects.filter(
                 workspace=workspace, key=idempotency_key,
@@ -225,22 +238,28 @@ def turn_start(
     budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
     history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
     execution_id = new_id()
-    try:
-        written = _turn_write(
-            workspace=workspace, session=session, agent=agent, prepared=prepared,
-            content=content, user_id=user_id, execution_id=execution_id,
-            idempotency_key=idempotency_key,
-        )
-    except IntegrityError:
-        # the same key won a race with a turn that already ended: return that one
-        earlier = (_idempotent_turn(workspace, idempotency_key, session.id, content)
-                   if idempotency_key is not None else None)
-        if earlier is None:
-            raise
-        return earlier
-    if isinstance(written, Turn):
-        return written
-    user_message = written
+    user_message = None
+    for _ in range(2):
+        try:
+            user_message = _turn_write(
+                workspace=workspace, session=session, agent=agent, prepared=prepared,
+                content=content, user_id=user_id, execution_id=execution_id,
+                idempotency_key=idempotency_key,
+            )
+            break
+        except _StaleTurn as stale:
+            # end the dead turn first (its partial reply is stored before this message),
+            # then try once more
+            execution_recover(execution_id=stale.execution_id)
+        except (SessionBusy, IntegrityError):
+            # the same request, started a moment ago (busy) or won a race on the key
+            earlier = (_idempotent_turn(workspace, idempotency_key, session.id, content)
+                       if idempotency_key is not None else None)
+            if earlier is None:
+                raise
+            return earlier
+    if user_message is None:
+        raise SessionBusy(retry_after=1)
     run = AgentRun(
         model=prepared.model, fallback=prepared.fallback, system=system, history=history,
         user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
@@ -302,12 +321,7 @@ def message_store(*, session_id: str, **fields: Any) -> Message:
     """Store one message of a session and move the session's last activity and running
     totals (count, tokens, cost) with it; call inside the turn's transaction."""
     message = Message.objects.create(session_id=session_id, **fields)
-    Session.objects.filter(pk=session_id).update(
-        updated_at=message.created_at,  # last activity is never older than the last message
-        message_count=F("message_count") + 1,
-        total_tokens=F("total_tokens") + message.token_count,
-        total_cost=F("total_cost") + message.cost,
-    )
+    Session.objects.filter(pk=session_id).update(**_counted(message))
     return message
 
 

@@ -255,3 +255,51 @@ def test_a_turn_runs_with_the_configuration_as_committed(tenant: Tenant) -> None
     assert first.spec is not None and second.spec is not None
     assert first.spec.run.system != "Edited in the admin."
     assert second.spec.run.system == "Edited in the admin."
+
+
+def _held(session: Session, *, lease_seconds: int, heartbeat_age: int = 0) -> Execution:
+    from datetime import timedelta
+
+    now = timezone.now()
+    holder = Execution.objects.create(
+        workspace=session.workspace, agent=session.agent, session_id=session.id,
+        status="running", heartbeat_at=now - timedelta(seconds=heartbeat_age))
+    Session.objects.filter(pk=session.id).update(
+        turn_execution_id=holder.id, turn_lease_until=now + timedelta(seconds=lease_seconds))
+    return holder
+
+
+def test_a_busy_session_refuses_the_turn_and_writes_nothing(tenant: Tenant) -> None:
+    from promptrails.api.errors import SessionBusy
+
+    ensure_local_model()
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    holder = _held(session, lease_seconds=60)
+    with pytest.raises(SessionBusy):
+        turn_start(workspace=tenant.workspace, session_id=session.id, content="hi")
+    assert not Message.objects.filter(session=session).exists()
+    assert list(Execution.objects.filter(session_id=session.id)) == [holder]
+    session.refresh_from_db()
+    assert session.turn_execution_id == holder.id and session.message_count == 0
+
+
+def test_a_turn_whose_lease_ran_out_is_ended_before_the_new_one(tenant: Tenant) -> None:
+    from executions import log
+
+    ensure_local_model()
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    holder = _held(session, lease_seconds=-60, heartbeat_age=3600)
+    log.append(holder.id, [{"seq": 1, "type": "content", "content": "Partial an"}])
+    turn = turn_start(workspace=tenant.workspace, session_id=session.id, content="again")
+    holder.refresh_from_db()
+    assert holder.status == "failed" and holder.error == "interrupted"
+    messages = list(Message.objects.filter(session=session).order_by("id"))
+    # the dead turn's partial reply is stored before the new message
+    assert [(m.role, m.content) for m in messages] == [("assistant", "Partial an"),
+                                                       ("user", "again")]
+    assert messages[0].metadata["incomplete"] is True
+    session.refresh_from_db()
+    assert session.turn_execution_id == turn.execution_id and session.message_count == 2
+    assert session.updated_at == messages[-1].created_at
