@@ -21,10 +21,11 @@ from executions import runner
 from executions.follow import follow
 from executions.models import Execution, ExecutionStatus
 from executions.sse import sse_response
-from promptrails.api.async_views import async_api, authenticate, json_data, read_json
+from promptrails.api.async_views import async_api, authenticated, json_data, read_json
 from promptrails.api.errors import ApiError
 from promptrails.api.schema import documented_by, one, responses, sse_responses
 from promptrails.db import run_db
+from promptrails.tenancy import WorkspaceAuth
 
 SEND_ERRORS = (404, 409)
 
@@ -56,12 +57,22 @@ class _SendStreamDoc(APIView):
 
 
 async def _start(request: HttpRequest, session_id: str) -> services.Turn:
-    auth = await authenticate(request)
-    content = clean_content(read_json(request))
-    key = services.clean_idempotency_key(request.headers.get("Idempotency-Key"))
-    user_id = auth.user.pk if auth.user is not None else None
-    turn = await run_db(services.turn_start, workspace=auth.workspace, session_id=session_id,
-                        content=content, user_id=user_id, idempotency_key=key)
+    invalid: ApiError | None = None
+    try:  # read before the trip to the database; reported only to an authenticated caller
+        content = clean_content(read_json(request))
+        key = services.clean_idempotency_key(request.headers.get("Idempotency-Key"))
+    except ApiError as exc:
+        invalid = exc
+
+    def begin(auth: WorkspaceAuth) -> services.Turn:
+        if invalid is not None:
+            raise invalid
+        return services.turn_start(
+            workspace=auth.workspace, session_id=session_id, content=content,
+            user_id=auth.user.pk if auth.user is not None else None, idempotency_key=key,
+        )
+
+    turn = await authenticated(request, begin)
     if turn.spec is not None:
         runner.start(turn.spec)
     return turn

@@ -9,7 +9,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -29,6 +29,7 @@ logger = logging.getLogger("promptrails.api")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+T = TypeVar("T")
 
 
 def _csrf_failure(request: HttpRequest) -> bool:
@@ -49,25 +50,37 @@ def _user_auth(user: Any, workspace_id: str | None) -> WorkspaceAuth:
     return auth
 
 
-async def authenticate(request: HttpRequest) -> WorkspaceAuth:
-    """The workspace of the request (API key or session), with its rate limits counted."""
+def _then(resolve: Callable[[], WorkspaceAuth], work: Callable[[WorkspaceAuth], T],
+          status: int) -> T:
+    try:
+        auth = resolve()
+    except AuthFailed as exc:
+        raise ApiError(str(exc), code="unauthorized" if status == 401 else "forbidden",
+                       status_code=status) from None
+    return work(auth)
+
+
+async def authenticated(request: HttpRequest, work: Callable[[WorkspaceAuth], T]) -> T:
+    """Authenticate the request (API key or session; rate limits counted) and run `work`
+    with the result, in one trip to the database thread."""
     raw = request.headers.get("X-API-Key")
     if raw is not None:
-        try:
-            return await run_db(_key_auth, raw.strip())
-        except AuthFailed as exc:
-            raise ApiError(str(exc), code="unauthorized", status_code=401) from None
+        key = raw.strip()
+        return await run_db(_then, lambda: _key_auth(key), work, 401)
     user = await request.auser()
     if user.is_authenticated:
         if request.method not in SAFE_METHODS and _csrf_failure(request):
             raise ApiError("CSRF verification failed.", code="forbidden", status_code=403)
-        try:
-            return await run_db(_user_auth, user, request.headers.get("X-Workspace-ID"))
-        except AuthFailed as exc:
-            raise ApiError(str(exc), code="forbidden", status_code=403) from None
+        workspace_id = request.headers.get("X-Workspace-ID")
+        return await run_db(_then, lambda: _user_auth(user, workspace_id), work, 403)
     raise ApiError(
         "Authentication credentials were not provided.", code="unauthorized", status_code=401
     )
+
+
+async def authenticate(request: HttpRequest) -> WorkspaceAuth:
+    """The workspace of the request (API key or session), with its rate limits counted."""
+    return await authenticated(request, lambda auth: auth)
 
 
 def read_json(request: HttpRequest) -> dict[str, Any]:
