@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptrails.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
-from django.core import signals  # noqa: E402
-from django.db import close_old_connections, reset_queries  # noqa: E402
-
-
-def no_thread_before_the_view() -> None:
-    """Under ASGI each request's synchronous work runs in a thread made for that request, so
-    at its start Django's two request_started receivers find no connection to close and no
-    query log to reset — but, being synchronous, they cost every request (the streaming ones
-    included) a new thread and a hop to it before the view runs. The request's connections
-    are still closed when it finishes (request_finished), and ours run in promptrails.db's
-    pool, which tidies its own."""
-    signals.request_started.disconnect(reset_queries)
-    signals.request_started.disconnect(close_old_connections)
-
+from promptrails.asgi_middleware import (  # noqa: E402
+    Handler,
+    no_thread_before_the_view,
+    run_hooks_inline,
+)
 
 no_thread_before_the_view()
+run_hooks_inline()
+django_asgi_app = Handler()
+
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402

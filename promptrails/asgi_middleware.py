@@ -1,0 +1,112 @@
+"""Django's own middleware without a thread hop per hook under ASGI.
+
+`MiddlewareMixin.__acall__` runs every `process_request` / `process_response` in a thread
+(`sync_to_async`), and the handler does the same for `process_view`: with Django's seven
+middlewares in settings a request paid 13 hops around its view — about 5 ms of a streaming
+send on the bench machine, before the first token (bench/RESULTS.md). Their hooks only read
+and write the request and response in memory, so on the ASGI path they run on the event
+loop; the two that can touch storage still go to a thread when they will: a session that
+must be saved, messages that must be stored. (Django ticket #37177 is the same cost seen
+upstream.) Only these exact classes are run inline — a subclass may do I/O in its hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.core import signals
+from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections, reset_queries
+from django.http import HttpRequest, HttpResponseBase
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.utils.deprecation import MiddlewareMixin
+
+_mixin_acall = MiddlewareMixin.__acall__
+
+
+def _response_needs_thread(middleware: MiddlewareMixin, request: HttpRequest) -> bool:
+    if isinstance(middleware, SessionMiddleware):
+        session = getattr(request, "session", None)
+        return bool(session is not None and session.accessed and (
+            session.modified or settings.SESSION_SAVE_EVERY_REQUEST))
+    if isinstance(middleware, MessageMiddleware):
+        storage = getattr(request, "_messages", None)
+        return bool(storage is not None and (storage.used or storage.added_new))
+    return False
+
+
+def _inline_classes() -> frozenset[type[MiddlewareMixin]]:
+    classes: set[type[MiddlewareMixin]] = {
+        SecurityMiddleware, SessionMiddleware, CommonMiddleware, AuthenticationMiddleware,
+        MessageMiddleware, XFrameOptionsMiddleware,
+    }
+    if not settings.CSRF_USE_SESSIONS:  # with it, the token is read from the session store
+        classes.add(CsrfViewMiddleware)
+    return frozenset(classes)
+
+
+INLINE: frozenset[type[MiddlewareMixin]] = frozenset()
+
+
+async def _acall(self: MiddlewareMixin, request: HttpRequest) -> HttpResponseBase:
+    if type(self) not in INLINE:
+        return await _mixin_acall(self, request)  # type: ignore[no-any-return]
+    response = None
+    if hasattr(self, "process_request"):
+        response = self.process_request(request)
+    response = response or await self.get_response(request)  # type: ignore[misc]
+    if hasattr(self, "process_response"):
+        if _response_needs_thread(self, request):
+            response = await sync_to_async(self.process_response, thread_sensitive=True)(
+                request, response)
+        else:
+            response = self.process_response(request, response)
+    return response  # type: ignore[no-any-return]
+
+
+def _inline_view_hook(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return method(*args, **kwargs)
+
+    return call
+
+
+class Handler(ASGIHandler):
+    """Django's ASGI handler, with CsrfViewMiddleware.process_view run on the loop too."""
+
+    def adapt_method_mode(self, is_async: bool, method: Any, method_is_async: bool | None = None,
+                          debug: bool = False, name: str | None = None) -> Any:
+        owner = getattr(method, "__self__", None)
+        if is_async and type(owner) in INLINE \
+                and getattr(method, "__name__", "") == "process_view":
+            return _inline_view_hook(method)
+        return super().adapt_method_mode(is_async, method, method_is_async, debug, name)
+
+
+def run_hooks_inline() -> None:
+    """Give those classes the inline `__acall__` (a subclass is handed back to Django's)."""
+    global INLINE
+    INLINE = _inline_classes()
+    for cls in INLINE:
+        cls.__acall__ = _acall  # type: ignore[method-assign]
+
+
+def no_thread_before_the_view() -> None:
+    """Under ASGI each request's synchronous work runs in a thread made for that request, so
+    at its start Django's two request_started receivers find no connection to close and no
+    query log to reset — but, being synchronous, they cost every request (the streaming ones
+    included) a new thread and a hop to it before the view runs. The request's connections
+    are still closed when it finishes (request_finished), and ours run in promptrails.db's
+    pool, which tidies its own."""
+    signals.request_started.disconnect(reset_queries)
+    signals.request_started.disconnect(close_old_connections)
+
