@@ -175,6 +175,19 @@ async def sequential(calls: Iterable[Callable[[], Awaitable[Sample]]]) -> list[S
     return [await call() for call in calls]
 
 
+async def alternating(first: Callable[[], Awaitable[Sample]],
+                      second: Callable[[int], Awaitable[Sample]],
+                      count: int) -> tuple[list[Sample], list[Sample]]:
+    """`count` rounds of one `first()` then one `second(i)`, one request at a time: the two
+    series see the same machine (a shared VM drifts within seconds)."""
+    firsts: list[Sample] = []
+    seconds: list[Sample] = []
+    for i in range(count):
+        firsts.append(await first())
+        seconds.append(await second(i))
+    return firsts, seconds
+
+
 async def concurrent(calls: Iterable[Callable[[], Awaitable[Sample]]]) -> tuple[list[Sample],
                                                                                 float]:
     """Start all calls at once; returns the samples and the wall time of the batch."""
