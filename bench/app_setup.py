@@ -4,7 +4,8 @@
 
 Migrates, bootstraps a workspace + API key, registers the fake model (two LLM model rows:
 ``bench-model`` streams the default reply, ``bench-hist-t10`` replies 10 tokens with an 8k
-window), creates a prompt, two agents with current versions, N empty sessions and one
+window, ``bench-model-t20`` replies 20 tokens), creates a prompt, three agents with current
+versions, N empty sessions, 10 sessions of the 20-token agent and one
 session per history size with that many prior messages (bulk SQL). Prints one JSON object.
 """
 
@@ -59,6 +60,9 @@ def _insert_history(session: Any, n: int, tag: int) -> None:
             cursor.execute(f"ANALYZE {table}")
 
 
+SHORT_MODEL = "bench-model-t20"  # 20-token replies: the 1-stream rows measure time to first token
+
+
 def main() -> None:
     params = json.loads(sys.argv[1])
     _django()
@@ -87,10 +91,14 @@ def main() -> None:
         LLMModel.objects.update_or_create(
             provider="openai", model_id="bench-hist-t10",
             defaults={"display_name": "bench history", "base_url": fake, "max_tokens": 8_000})
+        LLMModel.objects.update_or_create(
+            provider="openai", model_id=SHORT_MODEL,
+            defaults={"display_name": "bench short", "base_url": fake, "max_tokens": 128_000})
         prompt = prompt_create(workspace=workspace, name="bench", initial_version={
             "system_prompt": "You are a benchmark assistant. Answer briefly."})
         agents = {}
-        for name, model in (("stream", "bench-model"), ("history", "bench-hist-t10")):
+        for name, model in (("stream", "bench-model"), ("history", "bench-hist-t10"),
+                            ("short", SHORT_MODEL)):
             agent = agent_create(workspace=workspace, name=f"bench-{name}")
             agent_version_create(agent=agent, config={"type": "agent", "prompt_id": prompt.id},
                                  set_current=True,
@@ -99,6 +107,9 @@ def main() -> None:
         sessions = Session.objects.bulk_create(
             [Session(workspace=workspace, agent=agents["stream"], title=f"bench {i}")
              for i in range(params.get("sessions", 0))], batch_size=500)
+        short = Session.objects.bulk_create(
+            [Session(workspace=workspace, agent=agents["short"], title=f"short {i}")
+             for i in range(10)])
         history = {}
         for n in params.get("history", []):
             session = Session.objects.create(workspace=workspace, agent=agents["history"],
@@ -108,7 +119,8 @@ def main() -> None:
         _insert_history(Session.objects.get(pk=session_id), int(n), tag)
     print(json.dumps({"api_key": api_key, "workspace_id": workspace.id,
                       "agents": {k: a.id for k, a in agents.items()},
-                      "sessions": [s.id for s in sessions], "history": history}))
+                      "sessions": [s.id for s in sessions], "history": history,
+                      "short": [s.id for s in short]}))
 
 
 if __name__ == "__main__":

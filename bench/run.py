@@ -38,6 +38,7 @@ from bench.load import Sample, percentile
 RESULTS = stack.BENCH / "RESULTS.md"
 PROFILES = stack.BENCH / "profiles"
 HISTORY_SIZES = (10, 10_000, 100_000)
+SHORT_MODEL = "bench-model-t20"  # bench/app_setup.py: the agent of the 1-stream sessions
 TARGETS = {
     "added1_p50": 10.0, "added1_p99": 50.0, "added100_p99": 100.0, "history_ratio": 1.5,
 }
@@ -49,7 +50,7 @@ class Plan:
     fake_tokens: int = 200
     ttft_ms: float = 50.0
     itl_ms: float = 5.0
-    single: int = 15  # sequential streams for the 1-stream rows
+    single: int = 40  # sequential streams (20-token replies) for the 1-stream rows
     rounds100: int = 1  # rounds of 100 concurrent streams
     conc: int = 200  # concurrent conversations
     ws_idle: int = 1000
@@ -60,7 +61,7 @@ class Plan:
     def make(cls, quick: bool) -> Plan:
         if quick:
             return cls(quick=True)
-        return cls(quick=False, single=100, rounds100=3, history_sends=20)
+        return cls(quick=False, single=200, rounds100=3, history_sends=20)
 
     @property
     def sessions(self) -> int:
@@ -158,13 +159,13 @@ async def scenario_added(server: stack.Server, fake_url: str, plan: Plan, pool: 
         # warm-up: first request imports lazily, builds the pooled client, fills caches
         for sid in pool.take(3):
             await load.sse_send(http, base, key, sid)
-        # 1 stream, sequential, each turn right after the model asked directly; rotate
-        # over 10 sessions so histories stay small
-        sids = pool.take(10)
+        # 1 stream, sequential, each turn right after the model asked directly; 20-token
+        # replies (time to first token is the measure), rotating over 10 sessions
+        sids = server.setup["short"]
         d1, ours1 = await load.alternating(
-            partial(load.openai_stream, http, fake_url),
+            partial(load.openai_stream, http, fake_url, model=SHORT_MODEL),
             lambda i: load.sse_send(http, base, key, sids[i % 10]), plan.single)
-        row, p50, p99 = added_row("added TTFT, 1 stream (SSE)", ours1, d1,
+        row, p50, p99 = added_row("added TTFT, 1 stream (SSE, 20-token replies)", ours1, d1,
                                   sum(_totals(ours1)))
         result.rows.append(row)
         result.metrics.update(added1_p50=p50, added1_p99=p99)
@@ -318,10 +319,12 @@ async def scenario_peer(peer: stack.Peer, fake_url: str, plan: Plan, result: DbR
         for _ in range(3):
             await load.openai_stream(http, peer.url, key="sk-bench")
         d1, ours1 = await load.alternating(
-            partial(load.openai_stream, http, fake_url),
-            lambda _: load.openai_stream(http, peer.url, key="sk-bench"), plan.single)
-        row, p50, p99 = added_row(f"LiteLLM proxy {peer.version}: added TTFT, 1 stream", ours1,
-                                  d1, sum(_totals(ours1)))
+            partial(load.openai_stream, http, fake_url, model=SHORT_MODEL),
+            lambda _: load.openai_stream(http, peer.url, model=SHORT_MODEL, key="sk-bench"),
+            plan.single)
+        row, p50, p99 = added_row(
+            f"LiteLLM proxy {peer.version}: added TTFT, 1 stream (20-token replies)", ours1, d1,
+            sum(_totals(ours1)))
         result.rows.append(row)
         result.metrics.update(peer_added1_p50=p50, peer_added1_p99=p99)
         d100 = await direct_baseline(fake_url, 100, 100 * plan.rounds100)
@@ -630,7 +633,8 @@ async def main_async(args: argparse.Namespace) -> int:
         f"tokens, {args.fake_procs} process(es)), the LiteLLM proxy peer (1 worker) and the "
         "load driver (async httpx + websockets). Times are measured at the client. *Added* "
         "TTFT = each request's time to its first content token minus the median time to first "
-        "token of the same fake model asked directly at the same concurrency. p50/p99 are "
+        "token of the same fake model asked directly at the same concurrency (for one stream, "
+        "alternating with it request by request, with 20-token replies). p50/p99 are "
         "linear-interpolated percentiles; errors count HTTP errors, error events, streams "
         "without a terminal event and transport failures.",
         "",
