@@ -180,7 +180,7 @@ def _turn_write(
     (rolled back with SessionBusy or _StaleTurn when the session is held)."""
     with transaction.atomic():
         enforce_concurrent_turns(
-            workspace_id=workspace.pk, limit=workspace.max_concurrent_turns,
+            limit=workspace.max_concurrent_turns,
             running=Execution.objects.filter(
                 workspace=workspace, status__in=ACTIVE_STATUSES
             ).count,

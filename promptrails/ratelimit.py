@@ -67,8 +67,7 @@ def enforce(auth: WorkspaceAuth) -> None:
             )
 
 
-def enforce_concurrent_turns(*, workspace_id: str, limit: int | None,
-                             running: Callable[[], int]) -> None:
+def enforce_concurrent_turns(*, limit: int | None, running: Callable[[], int]) -> None:
     """429 when the workspace already runs its limit of turns (`running()` is only asked
     when a limit is set)."""
     allowed = limit or settings.MAX_CONCURRENT_TURNS_PER_WORKSPACE
