@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, CharField, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from agents.models import Agent
@@ -287,41 +287,53 @@ def turn_lease_renew(*, session_id: str, execution_id: str) -> None:
 
 def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
     """Store the reply (partial ones marked incomplete) and release the session."""
-    message = None
-    if finished.status == "completed" or finished.content:
-        metadata: dict[str, Any] = {}
-        if finished.incomplete or finished.status != "completed":
-            metadata = {"incomplete": True, "status": finished.status, "error": finished.error}
-        message = message_store(
-            session_id=session_id,
-            role=Message.Role.ASSISTANT,
-            content=finished.content,
-            metadata=metadata,
-            tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments}
-                        for c in finished.tool_calls] or None,
-            tool_results=[{"id": r.id, "name": r.name, "result": r.result, "error": r.error}
-                          for r in finished.tool_runs] or None,
-            model=finished.model_id,
-            token_count=finished.usage.total_tokens,
-            prompt_tokens=finished.usage.prompt_tokens,
-            completion_tokens=finished.usage.completion_tokens,
-            cost=finished.cost,
-            execution_id=finished.execution_id,
-        )
-        _publish_message(message)
-    Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
-        turn_execution_id=None, turn_lease_until=None
+    if not (finished.status == "completed" or finished.content):
+        Session.objects.filter(pk=session_id).update(updated_at=timezone.now(),
+                                                     **_released(finished.execution_id))
+        return None
+    metadata: dict[str, Any] = {}
+    if finished.incomplete or finished.status != "completed":
+        metadata = {"incomplete": True, "status": finished.status, "error": finished.error}
+    message = message_store(
+        session_id=session_id,
+        releasing=finished.execution_id,
+        role=Message.Role.ASSISTANT,
+        content=finished.content,
+        metadata=metadata,
+        tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments}
+                    for c in finished.tool_calls] or None,
+        tool_results=[{"id": r.id, "name": r.name, "result": r.result, "error": r.error}
+                      for r in finished.tool_runs] or None,
+        model=finished.model_id,
+        token_count=finished.usage.total_tokens,
+        prompt_tokens=finished.usage.prompt_tokens,
+        completion_tokens=finished.usage.completion_tokens,
+        cost=finished.cost,
+        execution_id=finished.execution_id,
     )
-    if message is None:
-        Session.objects.filter(pk=session_id).update(updated_at=timezone.now())
+    _publish_message(message)
     return message
 
 
-def message_store(*, session_id: str, **fields: Any) -> Message:
+def _released(execution_id: str) -> dict[str, Any]:
+    """The session columns that free its turn lock if `execution_id` still holds it."""
+    held = Q(turn_execution_id=execution_id)
+    return {
+        "turn_execution_id": Case(When(held, then=Value(None)), default=F("turn_execution_id"),
+                                  output_field=CharField()),
+        "turn_lease_until": Case(When(held, then=Value(None)), default=F("turn_lease_until"),
+                                 output_field=DateTimeField()),
+    }
+
+
+def message_store(*, session_id: str, releasing: str | None = None, **fields: Any) -> Message:
     """Store one message of a session and move the session's last activity and running
-    totals (count, tokens, cost) with it; call inside the turn's transaction."""
+    totals (count, tokens, cost) with it — and, with `releasing`, free the session's turn
+    lock if that execution still holds it — in one UPDATE; call inside the turn's
+    transaction."""
     message = Message.objects.create(session_id=session_id, **fields)
-    Session.objects.filter(pk=session_id).update(**_counted(message))
+    release = _released(releasing) if releasing is not None else {}
+    Session.objects.filter(pk=session_id).update(**_counted(message), **release)
     return message
 
 
@@ -331,14 +343,14 @@ def turn_interrupted(finished: FinishedRun, session_id: str | None) -> None:
         return
     if finished.content:
         message = message_store(
-            session_id=session_id, role=Message.Role.ASSISTANT, content=finished.content,
+            session_id=session_id, releasing=finished.execution_id,
+            role=Message.Role.ASSISTANT, content=finished.content,
             execution_id=finished.execution_id,
             metadata={"incomplete": True, "status": "failed", "error": finished.error},
         )
         _publish_message(message)
-    Session.objects.filter(pk=session_id, turn_execution_id=finished.execution_id).update(
-        turn_execution_id=None, turn_lease_until=None
-    )
+    else:
+        Session.objects.filter(pk=session_id).update(**_released(finished.execution_id))
 
 
 def feedback_submit(*, session: Session, execution_id: Any, value: Any) -> Feedback:

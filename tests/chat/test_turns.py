@@ -303,3 +303,42 @@ def test_a_turn_whose_lease_ran_out_is_ended_before_the_new_one(tenant: Tenant) 
     session.refresh_from_db()
     assert session.turn_execution_id == turn.execution_id and session.message_count == 2
     assert session.updated_at == messages[-1].created_at
+
+
+def _finished(execution_id: str, content: str, status: str = "completed") -> Any:
+    from agents.runtime.types import Usage
+    from executions.services import FinishedRun
+
+    return FinishedRun(execution_id=execution_id, status=status, content=content,
+                       error=None if status == "completed" else "boom",
+                       incomplete=status != "completed",
+                       usage=Usage(prompt_tokens=3, completion_tokens=4), cost=0.25,
+                       model_id="m", duration_ms=1)
+
+
+@pytest.mark.parametrize("content", ["A reply", ""])
+def test_a_finishing_turn_frees_only_its_own_lock(tenant: Tenant, content: str) -> None:
+    from chat.services import turn_finish
+
+    ensure_local_model()
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    session = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    late = Execution.objects.create(workspace=tenant.workspace, agent=agent,
+                                    session_id=session.id, status="running")
+    holder = _held(session, lease_seconds=60)
+    # a turn that lost the session (recovered, then taken by `holder`) ends late: its reply
+    # is kept and counted, the holder keeps the lock
+    stored = turn_finish(_finished(late.id, content, "completed" if content else "failed"),
+                         session_id=session.id)
+    session.refresh_from_db()
+    assert session.turn_execution_id == holder.id and session.turn_lease_until is not None
+    assert session.message_count == (1 if content else 0)
+    assert session.total_tokens == (7 if content else 0)
+    if stored is not None:
+        assert session.updated_at == stored.created_at
+    # the holder ends: freed, in the same UPDATE that counts its reply
+    reply = turn_finish(_finished(holder.id, content or "x"), session_id=session.id)
+    session.refresh_from_db()
+    assert session.turn_execution_id is None and session.turn_lease_until is None
+    assert reply is not None and session.updated_at == reply.created_at
+    assert session.message_count == (2 if content else 1)
