@@ -149,10 +149,6 @@ class _PreparedCache:
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
 
-    def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
-
 
 prepared_cache = _PreparedCache(size=2048)
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from agents.crypto import DecryptionError, decrypt_value, encrypt_value, mask_value, split_value
@@ -24,10 +23,10 @@ from agents.runtime.tools import BUILTIN_TOOLS
 from agents.runtime.types import ModelSpec
 from agents.selectors import credential_list, llm_model_resolve
 from agents.serializers import check_credential_value
+from agents.signals import configuration_changed
 from agents.templating import validate_template
 from promptrails.api.errors import NotFound, validation_error
 from promptrails.models import Workspace
-from promptrails.services import workspace_config_bump
 from promptrails.tenancy import scoped
 
 DEMO_PROMPT_NAME = "Demo assistant"
@@ -44,11 +43,6 @@ def _next_version(existing: set[str]) -> str:
     while f"{n}.0.0" in existing:
         n += 1
     return f"{n}.0.0"
-
-
-def _config_changed(workspace_ids: QuerySet[Any] | list[str]) -> None:
-    """For changes made with `QuerySet.update()`, which sends no signal (agents.signals)."""
-    workspace_config_bump(Workspace.objects.filter(pk__in=workspace_ids))
 
 
 def _lock_agent(agent_id: str) -> None:
@@ -165,7 +159,7 @@ def agent_version_promote(*, version: AgentVersion) -> AgentVersion:
     # by the row, not by this object's `is_current`, which may be stale
     AgentVersion.objects.filter(pk=version.pk).update(is_current=True)
     version.is_current = True
-    _config_changed(Agent.objects.filter(pk=version.agent_id).values("workspace_id"))
+    configuration_changed(version)  # update() sends no signal
     Agent.objects.filter(pk=version.agent_id).update(updated_at=timezone.now())
     return version
 
@@ -243,7 +237,7 @@ def prompt_version_promote(*, version: PromptVersion) -> PromptVersion:
     # by the row, not by this object's `is_current`, which may be stale
     PromptVersion.objects.filter(pk=version.pk).update(is_current=True)
     version.is_current = True
-    _config_changed(Prompt.objects.filter(pk=version.prompt_id).values("workspace_id"))
+    configuration_changed(version)  # update() sends no signal
     Prompt.objects.filter(pk=version.prompt_id).update(updated_at=timezone.now())
     return version
 
@@ -255,7 +249,7 @@ def _unset_other_defaults(credential: Credential) -> None:
     credential_list(workspace=credential.workspace, type=credential.type).exclude(
         pk=credential.pk
     ).filter(is_default=True).update(is_default=False)
-    _config_changed([credential.workspace_id])
+    configuration_changed(credential)  # update() sends no signal
 
 
 @transaction.atomic

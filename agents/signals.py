@@ -1,7 +1,7 @@
 """Every saved or deleted piece of agent configuration moves its workspace's
 `config_revision` (in the same transaction), so cached prepared agents are never used past
 a change — admin edits and services alike. `QuerySet.update()` sends no signal: services
-that change configuration that way also save or create a row that does."""
+that change configuration that way call `configuration_changed` themselves."""
 
 from __future__ import annotations
 
@@ -40,10 +40,16 @@ def _workspaces_of(instance: Model) -> QuerySet[Workspace]:
     return Workspace.objects.filter(pk__in=owner)
 
 
+def configuration_changed(instance: Model) -> None:
+    """This piece of agent configuration changed: move its workspace's (or, for an LLM
+    model, every workspace's) configuration revision."""
+    workspace_config_bump(_workspaces_of(instance))
+
+
 def _changed(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     if kwargs.get("raw"):  # loaddata
         return
-    workspace_config_bump(_workspaces_of(instance))
+    configuration_changed(instance)
 
 
 def connect() -> None:

@@ -19,7 +19,6 @@ no_thread_before_the_view()
 run_hooks_inline()
 django_asgi_app = Handler()
 
-
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
