@@ -132,6 +132,22 @@ def test_send_rejects_malformed_and_non_object_bodies(tenant: Tenant, session: S
     assert not Message.objects.exists()
 
 
+@pytest.mark.parametrize("suffix", ["", "/stream"])
+def test_send_without_valid_credentials_is_401_whatever_the_body(
+        session: Session, transactional_db: None, suffix: str) -> None:
+    # the body is read before authentication; its errors are for authenticated callers only
+    from rest_framework.test import APIClient
+
+    path = f"{BASE}/{session.id}/messages{suffix}"
+    for headers in ({}, {"HTTP_X_API_KEY": "pr_not_a_key"}):
+        client = APIClient()
+        for raw in ('{"content": ', '{"content": 42}', '{"content": "hi"}'):
+            response = client.post(path, data=raw, content_type="application/json",
+                                   HTTP_IDEMPOTENCY_KEY="x" * 300, **headers)
+            assert_error(response, 401, "unauthorized")
+    assert not Message.objects.exists() and not Execution.objects.exists()
+
+
 def test_send_to_unknown_or_foreign_session_is_404(tenant: Tenant, other_tenant: Tenant,
                                                    transactional_db: None) -> None:
     ensure_local_model()
