@@ -175,7 +175,7 @@ def _claim(session_id: str, execution_id: str, message: Message) -> None:
 def _turn_write(
     *, workspace: Workspace, session: Session, agent: Agent, prepared: PreparedAgent, content: str,
     user_id: int | None, execution_id: str, idempotency_key: str | None,
-) -> Message:
+) -> tuple[Execution, Message]:
     """One transaction: the execution, the user message, then the session's turn lock
     (rolled back with SessionBusy or _StaleTurn when the session is held)."""
     with transaction.atomic():
@@ -185,7 +185,7 @@ def _turn_write(
                 workspace=workspace, status__in=ACTIVE_STATUSES
             ).count,
         )
-        execution_create(
+        execution = execution_create(
             workspace=workspace, agent_id=agent.id, agent_name=agent.name,
             agent_version_id=prepared.version_id, input={"message": content},
             session_id=session.id, user_id=user_id, execution_id=execution_id,
@@ -208,7 +208,7 @@ def _turn_write(
             )
         _publish_message(user_message)
         _announce_turn(session.id, execution_id)
-    return user_message
+    return execution, user_message
 
 
 def turn_start(
@@ -238,10 +238,10 @@ def turn_start(
     budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
     history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
     execution_id = new_id()
-    user_message = None
+    written: tuple[Execution, Message] | None = None
     for _ in range(2):
         try:
-            user_message = _turn_write(
+            written = _turn_write(
                 workspace=workspace, session=session, agent=agent, prepared=prepared,
                 content=content, user_id=user_id, execution_id=execution_id,
                 idempotency_key=idempotency_key,
@@ -258,8 +258,9 @@ def turn_start(
             if earlier is None:
                 raise
             return earlier
-    if user_message is None:
+    if written is None:
         raise SessionBusy(retry_after=1)
+    execution, user_message = written
     run = AgentRun(
         model=prepared.model, fallback=prepared.fallback, system=system, history=history,
         user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
@@ -274,6 +275,7 @@ def turn_start(
         on_finish=partial(turn_finish, session_id=session.id),
         on_heartbeat=partial(turn_lease_renew, session_id=session.id,
                              execution_id=execution_id),
+        execution=execution,
     )
     return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
                 spec=spec)

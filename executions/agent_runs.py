@@ -58,4 +58,5 @@ def agent_execute_start(
         timeout=settings.PROVIDER_TIMEOUT_SECONDS,
     )
     return TurnSpec(execution_id=execution.id, run=run,
-                    first_event={"type": "execution", "execution_id": execution.id})
+                    first_event={"type": "execution", "execution_id": execution.id},
+                    execution=execution)

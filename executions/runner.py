@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -35,6 +35,9 @@ from executions import bus, log, services, traces
 from executions.services import FinishedRun
 from promptrails.db import run_db
 
+if TYPE_CHECKING:
+    from executions.models import Execution
+
 logger = logging.getLogger("promptrails.runner")
 FLUSH_INTERVAL = 0.2
 FinishHook = Callable[[FinishedRun], object]  # sync; runs inside the finishing transaction
@@ -48,6 +51,9 @@ class TurnSpec:
     first_event: dict[str, Any] | None = None
     on_finish: FinishHook | None = None
     on_heartbeat: HeartbeatHook | None = None
+    # the row as its starter created it: what the trace needs (ids, trace id, agent name,
+    # input) without reading it again at the end of the turn
+    execution: Execution | None = None
 
 
 @dataclass
@@ -280,36 +286,47 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _store(spec: TurnSpec, finished: FinishedRun) -> None:
+def _store(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> None:
+    """The end of a run in one transaction: the execution, its spans, the starter's finish
+    hook (the reply), and the log's last events up to the terminal one — a follower that
+    reads "done" from the log finds the reply stored."""
     with transaction.atomic():
         services.execution_finish(finished=finished)
-        traces.spans_record(finished)
+        traces.spans_record(finished, execution=spec.execution)
         if spec.on_finish is not None:
             spec.on_finish(finished)
+        log.append(spec.execution_id, events)
 
 
-async def _finish(run: LocalRun, finished: FinishedRun) -> None:
-    run.finished = finished
-    try:
-        await run_db(_store, run.spec, finished)
-    except Exception:
-        logger.exception("could not store the end of execution %s", run.spec.execution_id)
+def _terminal(finished: FinishedRun) -> dict[str, Any]:
     if finished.status == "completed":
-        terminal: dict[str, Any] = {
+        return {
             "type": "done",
             "output": {"content": finished.content},
             "token_usage": finished.token_usage(),
             "time": round(finished.duration_ms / 1000, 3),
         }
-    else:
-        message = finished.error or finished.status
-        terminal = {"type": "error", "message": message, "error": message}
-    seq = len(run.events) + 1
-    run.events.append({"seq": seq, **terminal})
-    run.pending.append({"seq": seq, **terminal})
-    with contextlib.suppress(Exception):
-        await _flush([run])
-    await bus.publish(bus.execution_group(run.spec.execution_id), {"seq": seq, **terminal})
+    message = finished.error or finished.status
+    return {"type": "error", "message": message, "error": message}
+
+
+async def _finish(run: LocalRun, finished: FinishedRun) -> None:
+    run.finished = finished
+    terminal = {"seq": len(run.events) + 1, **_terminal(finished)}
+    run.events.append(terminal)
+    stored = False
+    async with run.flush_lock:  # after any flush of earlier events still under way
+        events, run.pending = [*run.pending, terminal], []
+        try:
+            await run_db(_store, run.spec, finished, events)
+            stored = True
+        except Exception:
+            logger.exception("could not store the end of execution %s", run.spec.execution_id)
+            run.pending = events + run.pending
+    if not stored:  # the log still gets what it can (e.g. the end was stored elsewhere)
+        with contextlib.suppress(Exception):
+            await _flush([run])
+    await bus.publish(bus.execution_group(run.spec.execution_id), terminal)
 
 
 async def request_cancel(execution_id: str) -> None:

@@ -159,14 +159,17 @@ def spans_build(execution: Execution, finished: FinishedRun,
     return [root, *children]
 
 
-def spans_record(finished: FinishedRun) -> list[Span]:
+def spans_record(finished: FinishedRun, *, execution: Execution | None = None) -> list[Span]:
     """Write the turn's spans in one batch (called inside the runner's finishing transaction).
 
-    Failure to trace never fails the turn: the write runs in a savepoint and is logged.
+    `execution` is the row as created (its identity, trace id, agent and input do not change
+    during the run); without it, it is read. Failure to trace never fails the turn: the
+    write runs in a savepoint and is logged.
     """
     try:
         with transaction.atomic():
-            execution = Execution.objects.filter(pk=finished.execution_id).first()
+            if execution is None:
+                execution = Execution.objects.filter(pk=finished.execution_id).first()
             if execution is None:
                 return []
             spans = Span.objects.bulk_create(spans_build(execution, finished))
