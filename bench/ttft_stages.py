@@ -1,12 +1,14 @@
 """Where one stream's added time to first token goes, seen from the client.
 
-    python -m bench.ttft_stages [--db sqlite|postgres] [--n 20]
+    python -m bench.ttft_stages [--db sqlite|postgres] [--n 20] [--profile FILE]
 
 Starts the fake model and one server (as `bench.run` does), sends `n` sequential SSE turns
 and prints, as medians: the model's own TTFT asked directly; our response headers (sent
 once the turn is stored: authentication + turn start); our first content token; and the
 first token minus the headers (the runner, the provider call and the relay, which
-overlap the response start). Added TTFT ≈ first token − the model's own TTFT.
+overlap the response start). Added TTFT ≈ first token − the model's own TTFT. Also the
+server's CPU per turn (/proc), and with --profile a py-spy raw profile of the sequential
+turns (summarize it with `python -m bench.profile FILE`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="py-spy the server during the turns")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="promptrails-ttft-"))
     fake = stack.start_fake(tokens=20, ttft_ms=50, itl_ms=1, procs=1, log=logs / "fake.log")
@@ -55,18 +58,26 @@ async def main() -> None:
                 await _turn(http, server.base, server.key, session_id)
             direct = [(await load.openai_stream(http, fake.url)).ttft or 0.0
                       for _ in range(args.n)]
+            spy = None
+            if args.profile is not None:
+                spy = stack.pyspy_start(server.proc.pid, args.profile, logs / "py-spy.log")
+                await asyncio.sleep(1.0)
+            cpu0 = stack.cpu_seconds(server.proc.pid)
             turns = [await _turn(http, server.base, server.key, sessions[i % len(sessions)])
                      for i in range(args.n)]
+            cpu = stack.cpu_seconds(server.proc.pid) - cpu0
+            stack.pyspy_stop(spy)
     finally:
         stack.drop_server(server)
         stack.stop(fake.proc)
     model = statistics.median(direct) * 1000
     headers = statistics.median(t[0] for t in turns)
     first = statistics.median(t[1] for t in turns)
-    print(f"| db | model TTFT | our headers | our first token | first − headers | added |\n"
-          f"|---|---:|---:|---:|---:|---:|\n"
+    print(f"| db | model TTFT | our headers | our first token | first − headers | added "
+          f"| server CPU/turn |\n|---|---:|---:|---:|---:|---:|---:|\n"
           f"| {args.db} | {model:.1f} | {headers:.1f} | {first:.1f} | "
-          f"{statistics.median(t[1] - t[0] for t in turns):.1f} | {first - model:.1f} |")
+          f"{statistics.median(t[1] - t[0] for t in turns):.1f} | {first - model:.1f} | "
+          f"{cpu / args.n * 1000:.1f} |")
 
 
 if __name__ == "__main__":
