@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
-import httpx
 
 from ..types import (
     Finish,
@@ -21,7 +19,15 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from .base import ClientCache, is_retryable_status, parse_retry_after, parse_tool_arguments
+from .base import (
+    ClientCache,
+    SdkErrors,
+    map_sdk_error,
+    parse_retry_after,
+    parse_tool_arguments,
+    sdk_error_message,
+    status_error,
+)
 
 DEFAULT_MAX_TOKENS = 1024
 _TRANSIENT_STREAM_ERRORS = ("overloaded_error", "api_error", "rate_limit_error")
@@ -32,59 +38,33 @@ def _make_client(api_key: str | None, base_url: str | None) -> anthropic.AsyncAn
     return anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
 
 
-_clients = ClientCache(_make_client)
+SDK = SdkErrors(name="anthropic", timeout=anthropic.APITimeoutError,
+                connection=anthropic.APIConnectionError, status=anthropic.APIStatusError,
+                api=anthropic.APIError, base=anthropic.AnthropicError)
+_clients = ClientCache(_make_client, sdk=SDK, key_env="ANTHROPIC_API_KEY",
+                       url_env="ANTHROPIC_BASE_URL")
 
 
 def get_client(spec: ModelSpec) -> anthropic.AsyncAnthropic:
-    try:
-        # Resolve env fallbacks here so the cache key reflects them.
-        api_key = spec.api_key or os.environ.get("ANTHROPIC_API_KEY")
-        base_url = spec.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-        client: anthropic.AsyncAnthropic = _clients.get(api_key, base_url)
-    except anthropic.AnthropicError as exc:
-        raise ProviderError(f"anthropic: {exc}", retryable=False) from None
+    client: anthropic.AsyncAnthropic = _clients.for_spec(spec)
     return client
 
 
-def _status_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return str(exc.message)
+def _status_error(exc: anthropic.APIStatusError) -> ProviderError:
+    status = exc.status_code
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    kind = error.get("type") if isinstance(error, dict) else None
+    # An ``error`` event inside a 200 stream (e.g. overloaded_error) is transient.
+    if status == 200 and kind in _TRANSIENT_STREAM_ERRORS:
+        return ProviderError(f"anthropic: {kind}: {sdk_error_message(exc)}", status_code=status,
+                             retryable=True, retry_after=parse_retry_after(exc.response.headers))
+    return status_error(exc, SDK)
 
 
 def map_error(exc: BaseException) -> ProviderError:
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, anthropic.APITimeoutError | httpx.TimeoutException):
-        return ProviderError("anthropic: request timed out", retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError | httpx.TransportError):
-        detail = str(exc) or type(exc).__name__
-        return ProviderError(f"anthropic: connection error: {detail}", retryable=True)
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error", body) if isinstance(body, dict) else {}
-        kind = error.get("type") if isinstance(error, dict) else None
-        # An ``error`` event inside a 200 stream (e.g. overloaded_error) is transient.
-        in_stream = status == 200 and kind in _TRANSIENT_STREAM_ERRORS
-        return ProviderError(
-            f"anthropic: HTTP {status}: {_status_message(exc)}"
-            if not in_stream
-            else f"anthropic: {kind}: {_status_message(exc)}",
-            status_code=status,
-            retryable=is_retryable_status(status) or in_stream,
-            retry_after=parse_retry_after(exc.response.headers),
-        )
-    if isinstance(exc, anthropic.APIError):
-        return ProviderError(f"anthropic: {exc.message}", retryable=True)
-    if isinstance(exc, anthropic.AnthropicError):
-        return ProviderError(f"anthropic: {exc}", retryable=False)
-    if isinstance(exc, ValueError | TypeError | AttributeError | KeyError | IndexError):
-        return ProviderError(f"anthropic: malformed response chunk: {exc}", retryable=True)
-    return ProviderError(f"anthropic: unexpected error: {type(exc).__name__}: {exc}")
+    """Translate SDK / transport exceptions to :class:`ProviderError`."""
+    return map_sdk_error(exc, SDK, _status_error)
 
 
 def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:

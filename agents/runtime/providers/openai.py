@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import httpx
 import openai
 
 from ..types import (
@@ -24,7 +22,7 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from .base import ClientCache, is_retryable_status, parse_retry_after, parse_tool_arguments
+from .base import ClientCache, SdkErrors, map_sdk_error, parse_tool_arguments
 
 DRAIN_SECONDS = 1.0
 
@@ -34,53 +32,21 @@ def _make_client(api_key: str | None, base_url: str | None) -> openai.AsyncOpenA
     return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
 
 
-_clients = ClientCache(_make_client)
+SDK = SdkErrors(name="openai", timeout=openai.APITimeoutError,
+                connection=openai.APIConnectionError, status=openai.APIStatusError,
+                api=openai.APIError, base=openai.OpenAIError)
+_clients = ClientCache(_make_client, sdk=SDK, key_env="OPENAI_API_KEY",
+                       url_env="OPENAI_BASE_URL")
 
 
 def get_client(spec: ModelSpec) -> openai.AsyncOpenAI:
-    try:
-        # Resolve env fallbacks here so the cache key reflects them.
-        api_key = spec.api_key or os.environ.get("OPENAI_API_KEY")
-        base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        client: openai.AsyncOpenAI = _clients.get(api_key, base_url)
-    except openai.OpenAIError as exc:  # e.g. no API key configured
-        raise ProviderError(f"openai: {exc}", retryable=False) from None
+    client: openai.AsyncOpenAI = _clients.for_spec(spec)
     return client
-
-
-def _status_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return str(exc.message)
 
 
 def map_error(exc: BaseException) -> ProviderError:
     """Translate SDK / transport exceptions to :class:`ProviderError`."""
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        return ProviderError("openai: request timed out", retryable=True)
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        detail = str(exc) or type(exc).__name__
-        return ProviderError(f"openai: connection error: {detail}", retryable=True)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        return ProviderError(
-            f"openai: HTTP {status}: {_status_message(exc)}",
-            status_code=status,
-            retryable=is_retryable_status(status),
-            retry_after=parse_retry_after(exc.response.headers),
-        )
-    if isinstance(exc, openai.APIError):  # error event inside the stream
-        return ProviderError(f"openai: {exc.message}", retryable=True)
-    if isinstance(exc, openai.OpenAIError):
-        return ProviderError(f"openai: {exc}", retryable=False)
-    if isinstance(exc, ValueError | TypeError | AttributeError | KeyError | IndexError):
-        return ProviderError(f"openai: malformed response chunk: {exc}", retryable=True)
-    return ProviderError(f"openai: unexpected error: {type(exc).__name__}: {exc}")
+    return map_sdk_error(exc, SDK)
 
 
 def to_openai_messages(system: str, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
