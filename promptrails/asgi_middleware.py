@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
@@ -29,6 +29,8 @@ from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils.deprecation import MiddlewareMixin
+
+from promptrails.request_threads import request_threads
 
 _mixin_acall = MiddlewareMixin.__acall__
 
@@ -81,7 +83,19 @@ def _inline_view_hook(method: Callable[..., Any]) -> Callable[..., Awaitable[Any
 
 
 class Handler(ASGIHandler):
-    """Django's ASGI handler, with CsrfViewMiddleware.process_view run on the loop too."""
+    """Django's ASGI handler, with CsrfViewMiddleware.process_view run on the loop too, and
+    each request's sync work on a kept thread (promptrails.request_threads)."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any],
+                       send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = request_threads.take()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            request_threads.give_back(executor)
 
     def adapt_method_mode(self, is_async: bool, method: Any, method_is_async: bool | None = None,
                           debug: bool = False, name: str | None = None) -> Any:

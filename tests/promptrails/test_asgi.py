@@ -96,3 +96,58 @@ async def test_a_session_that_must_be_saved_still_is(thread_hops: list[str]) -> 
         assert "SessionMiddleware.process_response" in thread_hops  # saved in a thread
         assert await sync_to_async(Session.objects.count)() == 1
         assert (await http.get("/admin/")).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_requests_run_their_sync_work_on_kept_threads(production_signals: None) -> None:
+    """A sync view and the closing of its response share one thread (asgiref's thread
+    sensitivity); the next request gets a kept thread, not a new one."""
+    import threading
+
+    from promptrails.request_threads import request_threads
+
+    tenant = await sync_to_async(make_tenant)(f"asgi-{uuid.uuid4().hex[:6]}")
+    seen: list[threading.Thread] = []  # kept alive: their ids cannot be reused
+
+    def on_finished(**_: Any) -> None:  # runs in Django's response.close(), thread-sensitive
+        seen.append(threading.current_thread())
+
+    signals.request_finished.connect(on_finished)
+    try:
+        async with _through_asgi() as http:
+            for _ in range(5):  # a sync DRF view, then an async one
+                listed = await http.get("/api/v1/chat/sessions",
+                                        headers={"X-API-Key": tenant.raw_key})
+                missing = await http.get("/api/v1/executions/nope/stream",
+                                         headers={"X-API-Key": tenant.raw_key})
+                assert listed.status_code == 200 and missing.status_code == 404
+    finally:
+        signals.request_finished.disconnect(on_finished)
+    assert len(seen) == 10
+    # one request after another: one thread for all their sync work, started once (before,
+    # each request started a thread of its own and joined it on the loop at its end)
+    assert len({id(thread) for thread in seen}) == 1 and seen[0].is_alive()
+    assert request_threads.idle() >= 1
+
+
+def test_a_busy_request_thread_is_not_lent_again() -> None:
+    """A request cancelled while its sync view still runs gives back a busy executor: it is
+    not reused (the next request would queue behind that view) and ends when it is done."""
+    import threading
+
+    from promptrails.request_threads import RequestThreads
+
+    threads = RequestThreads(keep=4)
+    busy = threads.take()
+    release = threading.Event()
+    running = busy.submit(release.wait, 10)
+    threads.give_back(busy)
+    assert threads.idle() == 0
+    fresh = threads.take()
+    assert fresh is not busy
+    assert fresh.submit(lambda: 42).result(5) == 42
+    threads.give_back(fresh)
+    assert threads.idle() == 1 and threads.take() is fresh  # an idle one is kept and reused
+    release.set()
+    assert running.result(5) is True
+    busy.shutdown(wait=True)  # already shut down by give_back: its thread ends after the call
