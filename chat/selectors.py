@@ -30,10 +30,10 @@ def session_get(*, workspace: Workspace, session_id: str, for_turn: bool = False
     sessions = scoped(Session.objects.all(), workspace)
     if for_turn:
         sessions = sessions.select_related("agent", "workspace")
-    session = sessions.filter(pk=session_id).first()
-    if session is None:
-        raise NotFound("Chat session not found.")
-    return session
+    try:  # get(), not first(): a key lookup needs no ORDER BY (less to compile, per turn)
+        return sessions.get(pk=session_id)
+    except Session.DoesNotExist:
+        raise NotFound("Chat session not found.") from None
 
 
 def _metadata_filter(qs: QuerySet[Session], key: str, value: str, n: int) -> QuerySet[Session]:

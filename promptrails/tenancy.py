@@ -38,7 +38,10 @@ def workspace_from_api_key(raw: str) -> WorkspaceAuth:
     if not raw.startswith("pr_"):
         raise AuthFailed("Invalid API key.")
     digest = hash_api_key(raw)
-    key = ApiKey.objects.select_related("workspace").filter(key_hash=digest).first()
+    try:  # get(), not first(): the hash is unique, no ORDER BY to compile per request
+        key: ApiKey | None = ApiKey.objects.select_related("workspace").get(key_hash=digest)
+    except ApiKey.DoesNotExist:
+        key = None
     # the lookup is by a SHA-256 of the key; compare in constant time all the same
     if key is None or not hmac.compare_digest(key.key_hash, digest):
         raise AuthFailed("Invalid API key.")
