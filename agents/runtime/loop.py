@@ -15,11 +15,12 @@ Behaviour (see also the tests in ``tests/runtime/test_loop.py``):
   calls: exceeding ``max_total_tokens`` → ``"token budget exhausted ..."``, exceeding
   ``max_cost`` → ``"cost budget exhausted ..."`` (failed, partial kept, incomplete).
   A final answer is never thrown away because of a budget.
-* Failures before the first chunk of a call (``ProviderError`` or a per-chunk timeout of
-  ``run.timeout`` seconds) are retried ``max_retries`` times when retryable, with
-  exponential backoff from ``retry_base_delay`` (``retry_after`` honoured, capped at
-  10 s); then the fallback model is tried the same way, and once a fallback succeeded
-  it is used for the rest of the run. A failure after the first chunk is not retried:
+* Failures before the first chunk of a call (``ProviderError``, or no chunk for
+  ``run.timeout`` seconds — at most 1.5 × that, see :class:`_IdleTimeout`) are retried
+  ``max_retries`` times when retryable, with exponential backoff from
+  ``retry_base_delay`` (``retry_after`` honoured, capped at 10 s); then the fallback
+  model is tried the same way, and once a fallback succeeded it is used for the rest of
+  the run. A failure after the first chunk is not retried:
   ``failed``, partial content, ``incomplete=True``.
 * A round with no text and no tool calls ends the run ``failed``
   (``"model returned an empty response"``).
@@ -88,23 +89,53 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
+class _IdleTimeout:
+    """The model may stay silent ``limit`` seconds before a chunk (at most 1.5 × that).
+
+    One :class:`asyncio.Timeout` for a whole stream, moved forward only when less than
+    ``limit`` is left: a timer per chunk (``asyncio.timeout`` around each ``anext``) was
+    ~10 % of the server's CPU at 100 streams (bench/RESULTS.md).
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._timeout = asyncio.timeout(limit)
+        self._loop = asyncio.get_running_loop()
+
+    async def __aenter__(self) -> _IdleTimeout:
+        await self._timeout.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self._timeout.__aexit__(*exc)
+        except TimeoutError:
+            raise ProviderError(
+                f"timed out after {self.limit:g}s waiting for the model", retryable=True
+            ) from None
+
+    def touch(self) -> None:
+        """A chunk arrived: the next one has ``limit`` seconds again (or a little more)."""
+        now = self._loop.time()
+        when = self._timeout.when()
+        if when is not None and when - now < self.limit:
+            self._timeout.reschedule(now + self.limit * 1.5)
+
+
 async def _next_chunk(
-    agen: AsyncGenerator[ProviderChunk, None], limit: float
+    agen: AsyncGenerator[ProviderChunk, None], idle: _IdleTimeout
 ) -> ProviderChunk | None:
     """Next chunk, ``None`` at the end; every failure becomes a :class:`ProviderError`."""
     try:
-        async with asyncio.timeout(limit):
-            return await anext(agen)
+        chunk = await anext(agen)
     except StopAsyncIteration:
         return None
     except ProviderError:
         raise
-    except TimeoutError:
-        raise ProviderError(
-            f"timed out after {limit:g}s waiting for the model", retryable=True
-        ) from None
     except Exception as exc:  # a provider bug must not escape as a random exception
         raise ProviderError(f"provider error: {type(exc).__name__}: {exc}") from exc
+    idle.touch()
+    return chunk
 
 
 class _Runner:
@@ -216,9 +247,10 @@ class _Runner:
                 ttft: float | None = None
                 started = False
                 try:
-                    async with aclosing(provider.stream(request)) as agen:
+                    async with aclosing(provider.stream(request)) as agen, \
+                            _IdleTimeout(run.timeout) as idle:
                         while True:
-                            chunk = await _next_chunk(agen, run.timeout)
+                            chunk = await _next_chunk(agen, idle)
                             if chunk is None:
                                 break
                             if not started:

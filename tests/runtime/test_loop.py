@@ -313,6 +313,14 @@ async def test_stall_mid_stream_past_timeout(fake_openai):
     assert result.content == "slow and"
 
 
+async def test_the_timeout_is_for_silence_not_for_the_whole_reply(fake_openai):
+    # 12 chunks 0.1 s apart: 1.2 s in all, four times the timeout, never 0.3 s of silence
+    words = " ".join(f"w{i}" for i in range(12))
+    fake_openai.enqueue(FakeReply(text=words, inter_chunk_delay=0.1))
+    result = await run_agent(make_run(openai_spec(fake_openai), timeout=0.3), Recorder())
+    assert result.status == "completed" and result.content == words
+
+
 async def test_stall_before_first_byte_retried_then_fails(fake_anthropic):
     stall = FakeReply(fault="stall", fault_after=0, stall_seconds=10)
     fake_anthropic.enqueue(stall, stall)
