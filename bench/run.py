@@ -142,11 +142,16 @@ async def direct_baseline(fake_url: str, concurrency: int, count: int) -> list[S
         return samples
 
 
+def added_ttfts(ours: list[Sample], base: list[Sample]) -> tuple[float, list[float]]:
+    """The model's median TTFT asked directly (s), and per request our added TTFT (ms) =
+    our TTFT − that median."""
+    baseline = percentile(_ttfts(base), 50)
+    return baseline, [ms(t - baseline) for t in _ttfts(ours)]
+
+
 def added_row(name: str, ours: list[Sample], base: list[Sample], wall: float) -> tuple[Row, float,
                                                                                         float]:
-    """Per-request added TTFT = our TTFT − the median TTFT of the model asked directly."""
-    baseline = percentile(_ttfts(base), 50)
-    added = [ms(t - baseline) for t in _ttfts(ours)]
+    baseline, added = added_ttfts(ours, base)
     p50, p99 = percentile(added, 50), percentile(added, 99)
     row = Row(name, len(ours), p50, p99, load.errors(ours), _tok_rate(ours, wall),
               f"model TTFT asked directly p50 {ms(baseline):.1f} ms; our raw TTFT p50 "
@@ -216,8 +221,7 @@ async def scenario_capacity(server: stack.Server, fake_url: str, plan: Plan, poo
             ours, _ = await load.concurrent(
                 [partial(load.sse_send, http, server.base, server.key, sid)
                  for sid in pool.take(level)])
-            baseline = percentile(_ttfts(direct), 50)
-            added = [ms(t - baseline) for t in _ttfts(ours)]
+            _, added = added_ttfts(ours, direct)
             p50, p99 = percentile(added, 50), percentile(added, 99)
             errors = load.errors(ours)
             levels.append(f"{level}: p99 {p99:,.0f} ms" + (f", {errors} errors" if errors else ""))
