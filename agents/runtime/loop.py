@@ -26,16 +26,29 @@ Behaviour (see also the tests in ``tests/runtime/test_loop.py``):
   (``"model returned an empty response"``).
 * ``asyncio.CancelledError``: the provider stream is closed and the error re-raised;
   ``state`` holds the progress so far.
+* Everything a provider or a tool produced is made storable on its way in
+  (:func:`_storable_chunk`, :meth:`_Runner._execute`, errors in ``_result``/``_record``):
+  NUL characters dropped, unpaired surrogates replaced by U+FFFD (PostgreSQL stores
+  neither); tool arguments with NaN/Infinity or nested deeper than
+  ``MAX_ARGUMENT_DEPTH`` are invalid arguments (the tool does not run).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
+
+from promptrails.storable import (
+    has_non_finite,
+    nests_deeper_than,
+    storable_text,
+    storable_value,
+)
 
 from .pricing import cost_for
 from .providers import get_provider
@@ -74,6 +87,7 @@ ERR_TOOL_BUDGET = "tool call budget exhausted"
 ERR_TOKEN_BUDGET = "token budget exhausted"  # noqa: S105
 ERR_COST_BUDGET = "cost budget exhausted"
 ERR_EMPTY = "model returned an empty response"
+MAX_ARGUMENT_DEPTH = 32
 
 
 @dataclass
@@ -122,10 +136,34 @@ class _IdleTimeout:
             self._timeout.reschedule(now + self.limit * 1.5)
 
 
+def _storable_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    if nests_deeper_than(arguments, MAX_ARGUMENT_DEPTH):
+        return {INVALID_ARGUMENTS_KEY: f"(nested more than {MAX_ARGUMENT_DEPTH} levels deep)"}
+    if has_non_finite(arguments):  # JSON has no NaN or Infinity
+        return {INVALID_ARGUMENTS_KEY: storable_text(json.dumps(arguments, ensure_ascii=False))}
+    return storable_value(arguments)  # type: ignore[no-any-return]
+
+
+def _storable_chunk(chunk: ProviderChunk) -> ProviderChunk:
+    """The chunk with its text made storable (the same object when it already is)."""
+    if isinstance(chunk, TextDelta | ThinkingDelta):
+        text = storable_text(chunk.text)
+        return chunk if text is chunk.text else type(chunk)(text=text)
+    if isinstance(chunk, ToolCall):
+        call = ToolCall(id=storable_text(chunk.id), name=storable_text(chunk.name),
+                        arguments=_storable_arguments(chunk.arguments))
+        return chunk if call == chunk else call
+    if isinstance(chunk, Finish):
+        reason = storable_text(chunk.reason)
+        return chunk if reason is chunk.reason else Finish(reason=reason)
+    return chunk
+
+
 async def _next_chunk(
     agen: AsyncGenerator[ProviderChunk, None], idle: _IdleTimeout
 ) -> ProviderChunk | None:
-    """Next chunk, ``None`` at the end; every failure becomes a :class:`ProviderError`."""
+    """Next chunk (made storable), ``None`` at the end; every failure becomes a
+    :class:`ProviderError`."""
     try:
         chunk = await anext(agen)
     except StopAsyncIteration:
@@ -135,7 +173,7 @@ async def _next_chunk(
     except Exception as exc:  # a provider bug must not escape as a random exception
         raise ProviderError(f"provider error: {type(exc).__name__}: {exc}") from exc
     idle.touch()
-    return chunk
+    return _storable_chunk(chunk)
 
 
 class _Runner:
@@ -171,7 +209,7 @@ class _Runner:
             usage=s.usage,
             cost=s.cost,
             model_id=s.model_id,
-            error=error,
+            error=storable_text(error) if error is not None else None,
             incomplete=incomplete,
             tool_calls=tuple(s.tool_calls),
             tool_runs=tuple(s.tool_runs),
@@ -216,7 +254,7 @@ class _Runner:
                 finish_reason=finish,
                 attempts=attempts,
                 fallback=fallback,
-                error=error,
+                error=storable_text(error) if error is not None else None,
                 started_at=started_at,
             )
         )
@@ -355,6 +393,8 @@ class _Runner:
         started_at = time.time()
         t0 = time.monotonic()
         result, error = await self._run_tool(call)
+        result = storable_text(result)
+        error = storable_text(error) if error is not None else None
         duration = _ms(time.monotonic() - t0)
         tool = self.tools.get(call.name)
         if error is None and tool is not None:
@@ -364,6 +404,7 @@ class _Runner:
                 summary = f"{call.name}: {result[:80]}"
         else:
             summary = f"{call.name} failed: {error}"
+        summary = storable_text(summary)
         self.state.tool_runs.append(
             ToolRun(
                 id=call.id,
