@@ -216,6 +216,9 @@ TURN_LEASE_SECONDS = int(os.environ.get("PROMPTRAILS_TURN_LEASE_SECONDS", "30"))
 SSE_KEEPALIVE_SECONDS = float(os.environ.get("PROMPTRAILS_SSE_KEEPALIVE_SECONDS", "15"))
 PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROMPTRAILS_PROVIDER_TIMEOUT", "60"))
 CREDENTIALS_KEY = os.environ.get("PROMPTRAILS_CREDENTIALS_KEY", "")
+# hosts (by name) and CIDRs that workspace-chosen URLs may reach beyond public addresses
+# (promptrails.outbound), e.g. "localhost,10.0.0.0/8"
+OUTBOUND_ALLOW = env_list("PROMPTRAILS_OUTBOUND_ALLOW")
 RATE_LIMIT_KEY_PER_MINUTE = int(os.environ.get("PROMPTRAILS_RATE_LIMIT_KEY_PER_MINUTE", "600"))
 RATE_LIMIT_WORKSPACE_PER_MINUTE = int(
     os.environ.get("PROMPTRAILS_RATE_LIMIT_WORKSPACE_PER_MINUTE", "1200")

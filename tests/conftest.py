@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("PROMPTRAILS_LOCAL_MODEL_DELAY", "0")
 
-from tests.fakes.fixtures import fake_anthropic, fake_openai  # noqa: E402,F401
+from tests.fakes.fixtures import allow_loopback, fake_anthropic, fake_openai  # noqa: E402,F401
 from tests.helpers import Tenant, make_tenant  # noqa: E402
 from tests.live import LiveServer, start_server  # noqa: E402
 
