@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -62,9 +63,26 @@ def split_value(value: str) -> tuple[str, str | None]:
     return value, None
 
 
+def mask_url(url: str) -> str:
+    """Only a URL's scheme, host and port: never a user name, password, path, query or
+    fragment (any of which may carry a secret)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(invalid URL)"
+    if not host:
+        return "(invalid URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = parts.scheme.lower() if parts.scheme.lower() in ("http", "https") else "?"
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
 def mask_value(value: str) -> str:
     api_key, base_url = split_value(value)
     masked = mask_secret(api_key) if api_key else ""
     if base_url:
-        return f"{masked} @ {base_url}"[:64]
+        return f"{masked} @ {mask_url(base_url)}"[:64]
     return masked

@@ -5,7 +5,6 @@ Pure reads, synchronous, a handful of queries. Errors are 400 ``validation_error
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -71,7 +70,27 @@ def _prompt_version(workspace: Workspace, version: AgentVersion) -> PromptVersio
     return prompt_version
 
 
+# Sent as the key to a registry model's own server when no key of that server's is known:
+# servers of their own (Ollama, vLLM, an Anthropic-compatible proxy) may take no key, and
+# the SDK clients refuse to start without one.
+NO_KEY = "not-needed"
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
 def _model_spec(*, workspace: Workspace, model: LLMModel) -> ModelSpec:
+    """The model with the key and URL it runs on. A key only ever goes to its own URL:
+
+    - the workspace's credential for the provider: its key, to its own base_url if it has
+      one, else to the environment's URL (``OPENAI_BASE_URL``…) or the provider's default;
+    - no credential: the environment's key and URL (resolved by the provider client);
+    - a registry model with its own base_url (e.g. an Ollama model): that URL, with the
+      credential's key only when the credential names the same base_url, else with no key
+      (``NO_KEY``) — never the environment's key nor another URL's. Such URLs, like a
+      credential's, pass the outbound policy (promptrails.outbound) on every connection.
+    """
     api_key: str | None = None
     base_url: str | None = None
     if model.provider != "local":
@@ -80,13 +99,10 @@ def _model_spec(*, workspace: Workspace, model: LLMModel) -> ModelSpec:
             key, cred_base_url = credential_secret(credential=credential)
             api_key = key or None
             base_url = cred_base_url
-    if model.base_url:
+    if model.base_url and model.provider != "local":
+        own = base_url is not None and _same_url(base_url, model.base_url)
+        api_key = (api_key if own else None) or NO_KEY
         base_url = model.base_url
-    env_key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(model.provider)
-    if env_key and model.base_url and api_key is None and not os.environ.get(env_key):
-        # servers of their own (Ollama, vLLM, an Anthropic-compatible proxy) may take no key;
-        # the SDK clients refuse to start without one
-        api_key = "not-needed"
     return ModelSpec(
         provider=model.provider,
         model_id=model.model_id,

@@ -8,12 +8,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from promptrails.outbound import OutboundRefused, check_url
+
 NAME_MAX = 200
 VERSION_MAX = 50
 AGENT_STATUSES = ("active", "draft", "inactive", "archived")
 AGENT_TYPES = ("agent", "workflow")
 CREDENTIAL_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 MAX_VALUE_CHARS = 10_000
+URL_PROVIDER_TYPES = ("openai", "anthropic")  # whose values may name a base_url
 
 
 # --- strict scalar fields: JSON types only, no string coercion ------------------------
@@ -194,8 +197,11 @@ def _credential_type(value: str) -> str:
 
 
 def check_credential_value(type_: str, value: str) -> None:
-    """An openai-type value may be a JSON object {"api_key", "base_url"}: check its shape."""
-    if type_ != "openai" or not value.strip().startswith("{"):
+    """A provider credential's value is a key or a JSON object {"api_key", "base_url"} (a
+    server of the workspace's own): check its shape. A base_url must come with its own
+    api_key (the server's keys never go to a URL a workspace chose) and pass the outbound
+    policy (promptrails.outbound: resolved and checked now, and again at every connection)."""
+    if type_ not in URL_PROVIDER_TYPES or not value.strip().startswith("{"):
         return
     try:
         parsed = json.loads(value)
@@ -210,10 +216,18 @@ def check_credential_value(type_: str, value: str) -> None:
     if not isinstance(api_key, str):
         raise serializers.ValidationError({"value": ["api_key must be a string."]})
     if base_url is not None:
-        if not isinstance(base_url, str) or not re.match(r"^https?://\S+$", base_url):
+        if not isinstance(base_url, str) or not base_url:
             raise serializers.ValidationError({"value": ["base_url must be an http(s) URL."]})
-    if not api_key and not base_url:
-        raise serializers.ValidationError({"value": ["Give an api_key, a base_url or both."]})
+        if not api_key:
+            raise serializers.ValidationError({"value": [
+                "A base_url needs its own api_key: the server's keys are never sent to a URL "
+                "a workspace chooses."]})
+        try:
+            check_url(base_url)
+        except OutboundRefused as exc:
+            raise serializers.ValidationError({"value": [f"base_url: {exc}"]}) from None
+    if not api_key:
+        raise serializers.ValidationError({"value": ["Give an api_key."]})
 
 
 class CredentialCreateSerializer(serializers.Serializer):

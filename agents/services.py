@@ -257,6 +257,7 @@ def credential_create(*, workspace: Workspace, name: str, type: str, value: str,
                       category: str = "llm", description: str = "",
                       is_default: bool = False) -> Credential:
     """Store an encrypted credential; the first of its type becomes the default."""
+    check_credential_value(type, value)
     first_of_type = not credential_list(workspace=workspace, type=type).exists()
     credential = Credential.objects.create(
         workspace=workspace,

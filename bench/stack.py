@@ -147,6 +147,8 @@ def prepare_server(db: str, app_dir: Path, fake_url: str, setup_params: dict[str
         "PROMPTRAILS_RATE_LIMIT_KEY_PER_MINUTE": "0",
         "PROMPTRAILS_RATE_LIMIT_WORKSPACE_PER_MINUTE": "0",
         "PROMPTRAILS_MAX_CONCURRENT_TURNS": "0",
+        # the fake model listens on loopback, which the outbound policy refuses unless allowed
+        "PROMPTRAILS_OUTBOUND_ALLOW": "127.0.0.1",
     })
     server = Server(db=db, app_dir=app_dir, env=env)
     if db == "postgres":

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from agents.models import Agent, AgentVersion, LLMModel, McpTool, Prompt
-from agents.preparation import PreparedAgent, prepare_agent, render_prompts
-from agents.runtime.types import ModelSpec, RunBudget
+from agents.preparation import NO_KEY, PreparedAgent, prepare_agent, render_prompts
+from agents.runtime.providers import get_provider
+from agents.runtime.types import Message, ModelRequest, ModelSpec, ProviderError, RunBudget
 from agents.services import (
     agent_create,
     agent_version_create,
@@ -39,7 +42,8 @@ def test_prepare_local_agent(tenant: Tenant, agent: Agent, tools: list[McpTool])
 
 
 def test_prepare_picks_default_credential_and_prices(tenant: Tenant, agent: Agent,
-                                                     prompt: Prompt) -> None:
+                                                     prompt: Prompt, settings: Any) -> None:
+    settings.OUTBOUND_ALLOW = ["proxy.local"]
     credential_create(workspace=tenant.workspace, name="a", type="openai",
                       value="sk-first-aaaaaaaa")
     second = credential_create(workspace=tenant.workspace, name="b", type="openai",
@@ -75,7 +79,13 @@ def test_prepare_without_credential_leaves_key_to_env(tenant: Tenant, other_tena
     assert prepared.model.api_key is None and prepared.model.base_url is None
 
 
-def test_model_base_url_wins(tenant: Tenant, agent: Agent, prompt: Prompt) -> None:
+def test_model_base_url_wins_without_any_key(tenant: Tenant, agent: Agent, prompt: Prompt,
+                                             settings: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A registry model's own URL gets neither the workspace credential's key (it belongs to
+    # another URL) nor the environment's.
+    settings.OUTBOUND_ALLOW = ["cred"]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-key-0123456789")
     credential_create(workspace=tenant.workspace, name="a", type="openai",
                       value=json.dumps({"api_key": "k" * 20, "base_url": "http://cred/v1"}))
     model = LLMModel.objects.create(provider="openai", model_id="llama3", display_name="Llama",
@@ -83,7 +93,64 @@ def test_model_base_url_wins(tenant: Tenant, agent: Agent, prompt: Prompt) -> No
     _version(agent, prompt, model_id=model.pk)
     prepared = prepare_agent(workspace=tenant.workspace, agent=agent)
     assert prepared.model.base_url == "http://ollama:11434/v1"
+    assert prepared.model.api_key == NO_KEY
     assert prepared.model.model_id == "llama3" and prepared.model.context_window == 8192
+
+
+def test_model_base_url_gets_the_key_of_a_credential_naming_it(
+        tenant: Tenant, agent: Agent, prompt: Prompt, settings: Any) -> None:
+    settings.OUTBOUND_ALLOW = ["vllm.internal"]
+    credential_create(workspace=tenant.workspace, name="a", type="openai",
+                      value=json.dumps({"api_key": "sk-vllm-key-1234567",
+                                        "base_url": "http://vllm.internal:8000/v1/"}))
+    model = LLMModel.objects.create(provider="openai", model_id="qwen", display_name="Qwen",
+                                    base_url="http://vllm.internal:8000/v1")
+    _version(agent, prompt, model_id=model.pk)
+    prepared = prepare_agent(workspace=tenant.workspace, agent=agent)
+    assert prepared.model.api_key == "sk-vllm-key-1234567"
+    assert prepared.model.base_url == "http://vllm.internal:8000/v1"
+
+
+def test_plain_credential_key_never_reaches_a_model_url(tenant: Tenant, agent: Agent,
+                                                        prompt: Prompt, fake_openai: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The model registry's URL (a staff member may have set it) receives no key at all:
+    # not the workspace's credential's, not the server's.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-key-0123456789")
+    credential_create(workspace=tenant.workspace, name="a", type="openai",
+                      value="sk-workspace-key-0123456789")
+    model = LLMModel.objects.create(provider="openai", model_id="fake-gpt", display_name="F",
+                                    base_url=fake_openai.base_url)
+    _version(agent, prompt, model_id=model.pk)
+    prepared = prepare_agent(workspace=tenant.workspace, agent=agent)
+    request = ModelRequest(model=prepared.model, system="", messages=(Message("user", "hi"),))
+
+    async def run() -> None:
+        async for _ in get_provider("openai").stream(request):
+            pass
+
+    async_to_sync(run)()
+    assert [r.headers.get("authorization") for r in fake_openai.requests] == [
+        f"Bearer {NO_KEY}"]
+
+
+def test_a_model_url_is_subject_to_the_outbound_policy(tenant: Tenant, agent: Agent,
+                                                       prompt: Prompt, fake_openai: Any,
+                                                       settings: Any) -> None:
+    settings.OUTBOUND_ALLOW = []
+    model = LLMModel.objects.create(provider="openai", model_id="fake-gpt", display_name="F",
+                                    base_url=fake_openai.base_url)
+    _version(agent, prompt, model_id=model.pk)
+    prepared = prepare_agent(workspace=tenant.workspace, agent=agent)
+    request = ModelRequest(model=prepared.model, system="", messages=(Message("user", "hi"),))
+
+    async def run() -> None:
+        async for _ in get_provider("openai").stream(request):
+            pass
+
+    with pytest.raises(ProviderError, match="refused"):
+        async_to_sync(run)()
+    assert fake_openai.requests == []
 
 
 def test_prepare_given_version(tenant: Tenant, agent: Agent, prompt: Prompt) -> None:

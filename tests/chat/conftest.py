@@ -60,14 +60,16 @@ _SLOW: dict[str, LiveServer] = {}
 
 @pytest.fixture(scope="session")
 def slow_server(live_server_factory: Any) -> LiveServer:
-    """A server whose local model is slow (30 ms a word) and whose SSE keepalive is 0.3 s.
+    """A server whose local model is slow (30 ms a word) and whose SSE keepalive is 0.3 s;
+    its outbound policy allows 127.0.0.1 (agents there may run on the fake providers).
 
     One per test process, also when tests/executions imports this fixture.
     """
     server = _SLOW.get("server")
     if server is None or server.process.poll() is not None:
         server = _SLOW["server"] = live_server_factory(
-            PROMPTRAILS_LOCAL_MODEL_DELAY="0.03", PROMPTRAILS_SSE_KEEPALIVE_SECONDS="0.3")
+            PROMPTRAILS_LOCAL_MODEL_DELAY="0.03", PROMPTRAILS_SSE_KEEPALIVE_SECONDS="0.3",
+            PROMPTRAILS_OUTBOUND_ALLOW="127.0.0.1")
     return server
 
 

@@ -69,7 +69,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_standalone_process_for_benchmarks():
+async def test_standalone_process_for_benchmarks(allow_loopback):
     port = _free_port()
     proc = subprocess.Popen(
         [

@@ -285,7 +285,7 @@ async def test_openai_timeout_before_first_byte(fake_openai):
     assert info.value.retryable and "timed out" in info.value.message
 
 
-async def test_connection_refused_is_retryable():
+async def test_connection_refused_is_retryable(allow_loopback):
     spec = ModelSpec("openai", "gpt-4o", api_key="k", base_url="http://127.0.0.1:9/v1")
     with pytest.raises(ProviderError) as info:
         await collect(spec, timeout=2)
@@ -328,7 +328,7 @@ def test_get_provider_unknown():
 
 
 @pytest.fixture
-def keepalive_model():
+def keepalive_model(allow_loopback):
     """The benchmarks' fake model (HTTP/1.1 keep-alive, OpenAI wire format) on a thread."""
     import asyncio
     import threading

@@ -7,6 +7,8 @@ from typing import Any
 
 import anthropic
 
+from promptrails import outbound
+
 from ..types import (
     Finish,
     Message,
@@ -22,6 +24,7 @@ from ..types import (
 from .base import (
     ClientCache,
     SdkErrors,
+    check_failure,
     map_sdk_error,
     parse_retry_after,
     parse_tool_arguments,
@@ -33,9 +36,14 @@ DEFAULT_MAX_TOKENS = 1024
 _TRANSIENT_STREAM_ERRORS = ("overloaded_error", "api_error", "rate_limit_error")
 
 
-def _make_client(api_key: str | None, base_url: str | None) -> anthropic.AsyncAnthropic:
-    # api_key / base_url fall back to ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL in the SDK.
-    return anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+def _make_client(api_key: str | None, base_url: str | None,
+                 checked: bool) -> anthropic.AsyncAnthropic:
+    # api_key / base_url fall back to ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL in the SDK;
+    # `checked`: a URL a workspace chose, every connection through the outbound policy.
+    http_client = (outbound.async_client(anthropic.DefaultAsyncHttpxClient) if checked
+                   else None)
+    return anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
+                                    http_client=http_client)
 
 
 SDK = SdkErrors(name="anthropic", timeout=anthropic.APITimeoutError,
@@ -206,8 +214,6 @@ async def check_credentials(spec: ModelSpec) -> tuple[bool, str | None]:
     try:
         client = get_client(spec)
         await client.with_options(timeout=15.0).models.list(limit=1)
-    except ProviderError as exc:
-        return False, exc.message
     except Exception as exc:
-        return False, map_error(exc).message
+        return False, check_failure(exc, SDK)
     return True, None

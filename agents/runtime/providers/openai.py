@@ -10,6 +10,8 @@ from typing import Any
 
 import openai
 
+from promptrails import outbound
+
 from ..types import (
     Finish,
     Message,
@@ -22,14 +24,25 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from .base import ClientCache, SdkErrors, map_sdk_error, parse_tool_arguments
+from .base import (
+    ClientCache,
+    SdkErrors,
+    check_failure,
+    map_sdk_error,
+    parse_tool_arguments,
+    short,
+)
 
 DRAIN_SECONDS = 1.0
 
 
-def _make_client(api_key: str | None, base_url: str | None) -> openai.AsyncOpenAI:
-    # api_key / base_url fall back to OPENAI_API_KEY / OPENAI_BASE_URL inside the SDK.
-    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+def _make_client(api_key: str | None, base_url: str | None,
+                 checked: bool) -> openai.AsyncOpenAI:
+    # api_key / base_url fall back to OPENAI_API_KEY / OPENAI_BASE_URL inside the SDK;
+    # `checked`: a URL a workspace chose, every connection through the outbound policy.
+    http_client = outbound.async_client(openai.DefaultAsyncHttpxClient) if checked else None
+    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0,
+                              http_client=http_client)
 
 
 SDK = SdkErrors(name="openai", timeout=openai.APITimeoutError,
@@ -159,7 +172,7 @@ def _chunk(payload: str) -> dict[str, Any]:
     error = chunk.get("error")
     if error:  # an error event inside the stream
         message = error.get("message") if isinstance(error, dict) else None
-        raise ProviderError(f"openai: {message or error}", retryable=True)
+        raise ProviderError(f"openai: {short(message or error)}", retryable=True)
     return chunk
 
 
@@ -234,8 +247,6 @@ async def check_credentials(spec: ModelSpec) -> tuple[bool, str | None]:
     try:
         client = get_client(spec)
         await client.with_options(timeout=15.0).models.list()
-    except ProviderError as exc:
-        return False, exc.message
     except Exception as exc:
-        return False, map_error(exc).message
+        return False, check_failure(exc, SDK)
     return True, None
