@@ -22,7 +22,8 @@ from agents.models import (
 from agents.serializers import check_credential_value
 from agents.services import credential_create, credential_update
 from promptrails.admin_filters import ScopedRelatedFilter
-from promptrails.admin_scoping import WorkspaceScopedAdmin, WorkspaceScopedMixin
+from promptrails.admin_scoping import WorkspaceScopedAdmin, WorkspaceScopedMixin, is_unscoped
+from promptrails.outbound import OutboundRefused, check_url
 
 
 class AgentVersionInline(WorkspaceScopedMixin, admin.TabularInline):  # type: ignore[type-arg]
@@ -74,15 +75,54 @@ class PromptAdmin(WorkspaceScopedAdmin):
     inlines = (PromptVersionInline,)
 
 
+class LLMModelForm(forms.ModelForm):  # type: ignore[type-arg]
+    # checked by the outbound policy below, as written (no scheme assumed)
+    base_url = forms.CharField(required=False, max_length=200, strip=True,
+                               help_text="e.g. an Ollama server: http://localhost:11434/v1 "
+                                         "(allowed by the operator: PROMPTRAILS_OUTBOUND_ALLOW)")
+
+    class Meta:
+        model = LLMModel
+        fields = ["provider", "model_id", "display_name", "base_url", "input_price",
+                  "output_price", "cached_input_price", "max_tokens", "max_output_tokens",
+                  "supports_tools", "supports_streaming", "supports_vision",
+                  "supports_reasoning", "is_active", "is_deprecated"]
+
+    def clean_base_url(self) -> str:
+        """The outbound policy, now (it applies again at every connection)."""
+        url = str(self.cleaned_data.get("base_url") or "")
+        if url:
+            try:
+                check_url(url)
+            except OutboundRefused as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return url
+
+
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """The global registry (no workspace): e.g. an Ollama model is provider "openai" with
-    the server's base_url (http://localhost:11434/v1)."""
+    the server's base_url (http://localhost:11434/v1, allowed by the operator with
+    PROMPTRAILS_OUTBOUND_ALLOW).
 
+    Shared by every workspace, so only superusers add, change or delete models; staff of a
+    workspace may view them. A model's base_url never receives a credential's key unless
+    that credential names the same URL, nor the environment's (agents.preparation)."""
+
+    form = LLMModelForm
     list_display = ("display_name", "provider", "model_id", "base_url", "input_price",
                     "output_price", "max_tokens", "is_active")
     list_filter = ("provider", "is_active", "is_deprecated")
     search_fields = ("model_id", "display_name")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_unscoped(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_unscoped(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_unscoped(request) and super().has_delete_permission(request, obj)
 
 
 class CredentialForm(forms.ModelForm):  # type: ignore[type-arg]

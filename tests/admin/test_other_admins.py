@@ -88,7 +88,9 @@ def test_execution_timeline_and_cancel(admin_client: Any, world: World) -> None:
     assert execution.status == "cancel_requested"
 
 
-def test_agents_prompts_models_tools_pages(admin_client: Any, world: World) -> None:
+def test_agents_prompts_models_tools_pages(admin_client: Any, world: World,
+                                          settings: Any) -> None:
+    settings.OUTBOUND_ALLOW = ["localhost"]  # the operator allows their Ollama
     AgentVersion.objects.create(agent=world.agent_a, version="1.0", is_current=True,
                                 message="first version")
     prompt = Prompt.objects.create(workspace=world.a, name="Greeter")
