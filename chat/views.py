@@ -139,7 +139,9 @@ class WsTicketView(APIView):
         session = selectors.session_get(workspace=request_workspace(request),
                                         session_id=session_id)
         user = request.auth.user if request.auth is not None else None
+        api_key = getattr(request.auth, "api_key", None)
         ticket, expires_at = ticket_issue(workspace_id=session.workspace_id,
                                           session_id=session.id,
-                                          user_id=getattr(user, "pk", None))
+                                          user_id=getattr(user, "pk", None),
+                                          api_key_id=getattr(api_key, "pk", None))
         return data({"ticket": ticket, "expires_at": iso(expires_at)}, status.HTTP_201_CREATED)

@@ -8,7 +8,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from promptrails.admin_filters import ScopedRelatedFilter
 from promptrails.admin_scoping import (
@@ -17,7 +16,7 @@ from promptrails.admin_scoping import (
     member_workspace_ids,
 )
 from promptrails.models import ApiKey, Membership, Workspace
-from promptrails.services import api_key_create
+from promptrails.services import api_key_create, api_key_revoke
 
 
 @admin.register(Workspace)
@@ -106,5 +105,5 @@ class ApiKeyAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = api_key_revoke(keys=queryset)
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
