@@ -2,6 +2,14 @@
 
 Thin: authenticate, authorize, delegate turns to chat.services and the runner; follow each
 turn of the session with executions.follow (replay, then live, exactly once).
+
+Every frame gets an answer and the socket stays open: a bad one (too big, not a JSON
+object, nested deeper than MAX_FRAME_DEPTH, text the database cannot store) an `error`
+frame. Whatever happens in a handler, the socket's bus subscription ends with the socket
+(`__call__`'s finally, not only `disconnect`). A socket opened with an API key, or with a
+ticket issued under one, is closed 4401 when the key is revoked: the revocation is announced
+on the key's bus group (promptrails.services.api_key_revoke), and the key is looked up again
+every AUTH_RECHECK_SECONDS (a key deleted, or an announcement this process missed).
 """
 
 from __future__ import annotations
@@ -11,14 +19,13 @@ import contextlib
 import json
 import logging
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
-from django.http.request import validate_host
 
 from chat import services
 from chat.models import Session
+from chat.origin import same_origin
 from chat.tickets import ticket_redeem
 from chat.validation import clean_content
 from executions import bus, runner
@@ -27,8 +34,10 @@ from executions.models import Execution
 from executions.services import execution_request_cancel
 from promptrails.api.errors import ApiError
 from promptrails.db import run_db
-from promptrails.models import Workspace
+from promptrails.models import ApiKey, Workspace
 from promptrails.ratelimit import enforce
+from promptrails.services import API_KEY_REVOKED, api_key_group
+from promptrails.storable import json_problems, text_problem
 from promptrails.tenancy import (
     AuthFailed,
     WorkspaceAuth,
@@ -38,8 +47,19 @@ from promptrails.tenancy import (
 
 logger = logging.getLogger("promptrails.ws")
 MAX_FRAME_BYTES = 256 * 1024
+MAX_FRAME_DEPTH = 32
+AUTH_RECHECK_SECONDS = 60.0
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_INTERNAL_ERROR = 1011
+
+
+def _invalid_frame(message: str) -> ApiError:
+    return ApiError(message, code="invalid_frame")
+
+
+def _key_active(api_key_id: str) -> bool:
+    return bool(ApiKey.objects.active().filter(pk=api_key_id).exists())
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -47,11 +67,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
     session_id: str
     user_id: int | None
 
-    async def connect(self) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.followers: dict[str, asyncio.Task[Any]] = {}
         self.subscription: contextlib.AbstractAsyncContextManager[Any] | None = None
         self.listener: asyncio.Task[Any] | None = None
+        self.api_key_id: str | None = None
+        self.accepted = False
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when a handler raised: disconnect() is not called then
+            await self._release()
+
+    async def connect(self) -> None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        if text_problem(self.session_id) is not None:  # a NUL character: no such session
+            return await self._refuse(CLOSE_NOT_FOUND)
+        try:
+            await self._open()
+        except Exception:
+            logger.exception("websocket connect failed")
+            await self._refuse(CLOSE_INTERNAL_ERROR)
+
+    async def _open(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
         auth = await self._authenticate(query)
         if auth is None:
@@ -66,8 +103,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self._refuse(CLOSE_NOT_FOUND)
         running = rows[0]
         await self.accept()
-        self.subscription = bus.subscribe(bus.session_group(self.session_id))
-        sub = await self.subscription.__aenter__()
+        self.accepted = True
+        groups = [bus.session_group(self.session_id)]
+        if self.api_key_id is not None:
+            groups.append(api_key_group(self.api_key_id))
+        subscription = bus.subscribe(*groups)
+        sub = await subscription.__aenter__()
+        self.subscription = subscription
         self.listener = asyncio.get_running_loop().create_task(self._listen(sub))
         if running:  # a turn is running: replay it from the start (or after the client's seq)
             after = 0
@@ -79,7 +121,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _refuse(self, code: int) -> None:
         # A close sent before accept becomes a bare HTTP 403 (ASGI), which browsers report as
         # 1006; accepting first lets the client read 4401/4404. Nothing is sent before it.
-        await self.accept()
+        if not self.accepted:
+            await self.accept()
+            self.accepted = True
         await self.close(code=code)
 
     async def _authenticate(self, query: dict[str, list[str]]) -> WorkspaceAuth | None:
@@ -88,51 +132,71 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user_id = None
         if "x-api-key" in headers:
             try:
-                return await run_db(workspace_from_api_key, headers["x-api-key"].strip())
+                auth = await run_db(workspace_from_api_key, headers["x-api-key"].strip())
             except AuthFailed:
                 return None
+            self.api_key_id = auth.api_key.pk if auth.api_key is not None else None
+            return auth
         ticket = query.get("ticket", [""])[0]
         if ticket:
-            grant = await run_db(ticket_redeem, ticket)
+            grant = await run_db(ticket_redeem, ticket)  # None once its key is revoked
             if grant is None or grant["session_id"] != self.session_id:
                 return None
             self.user_id = grant.get("user_id")
+            self.api_key_id = grant.get("api_key_id")
             workspace = await run_db(Workspace.objects.filter(pk=grant["workspace_id"]).first)
             return WorkspaceAuth(workspace=workspace) if workspace is not None else None
         user = self.scope.get("user")
-        if user is not None and user.is_authenticated and self._same_origin(headers):
+        if user is not None and user.is_authenticated and same_origin(self.scope, headers):
+            workspace_id = headers.get("x-workspace-id")
+            if workspace_id is not None and text_problem(workspace_id) is not None:
+                return None
             try:
-                auth = await run_db(workspace_from_user, user, headers.get("x-workspace-id"))
+                auth = await run_db(workspace_from_user, user, workspace_id)
             except AuthFailed:
                 return None
             self.user_id = user.pk
             return auth
         return None
 
-    def _same_origin(self, headers: dict[str, str]) -> bool:
-        """Cookie-authenticated sockets must come from our own pages (no cross-site hijack)."""
-        origin = headers.get("origin")
-        if not origin:
-            return False
-        host = urlparse(origin).netloc.rsplit(":", 1)[0] if "://" in origin else ""
-        allowed = list(settings.ALLOWED_HOSTS) or ["localhost", "127.0.0.1", "[::1]"]
-        return bool(host) and validate_host(host, allowed)
-
     async def disconnect(self, code: int) -> None:
-        for task in getattr(self, "followers", {}).values():
+        await self._release()
+
+    async def _release(self) -> None:
+        """End what the socket holds (once): its followers, listener and bus subscription."""
+        for task in self.followers.values():
             task.cancel()
-        if getattr(self, "listener", None) is not None:
-            self.listener.cancel()  # type: ignore[union-attr]
-        if getattr(self, "subscription", None) is not None:
+        self.followers.clear()
+        if self.listener is not None:
+            self.listener.cancel()
+            self.listener = None
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
             with contextlib.suppress(Exception):
-                await self.subscription.__aexit__(None, None, None)  # type: ignore[union-attr]
+                await subscription.__aexit__(None, None, None)
+
+    async def _shut(self, code: int) -> None:
+        for task in self.followers.values():
+            task.cancel()
+        await self.close(code=code)
 
     # --- server → client -------------------------------------------------------------------
     async def _listen(self, sub: Any) -> None:
+        loop = asyncio.get_running_loop()
+        recheck_at = loop.time() + AUTH_RECHECK_SECONDS
         while True:
-            payload = await sub.get()
+            if self.api_key_id is None:
+                payload = await sub.get()
+            else:
+                payload = await sub.get(max(recheck_at - loop.time(), 0.0))
+                if loop.time() >= recheck_at:
+                    recheck_at = loop.time() + AUTH_RECHECK_SECONDS
+                    if not await run_db(_key_active, self.api_key_id):
+                        return await self._shut(CLOSE_UNAUTHORIZED)
             if not payload:
                 continue
+            if payload.get("type") == API_KEY_REVOKED:
+                return await self._shut(CLOSE_UNAUTHORIZED)
             if payload.get("type") == "turn" and isinstance(payload.get("execution_id"), str):
                 self._follow(payload["execution_id"], 0)
             elif payload.get("type") == "message":
@@ -160,17 +224,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- client → server -------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else (bytes_data or b"").decode(errors="replace")
-        if len(raw.encode()) > MAX_FRAME_BYTES:
-            return await self._error("payload_too_large",
-                                     f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
         try:
-            frame = json.loads(raw)
-        except ValueError:
-            return await self._error("invalid_frame", "Frames must be JSON objects.")
-        if not isinstance(frame, dict):
-            return await self._error("invalid_frame", "Frames must be JSON objects.")
-        kind = frame.get("type")
-        try:
+            frame = self._frame(raw)
+            kind = frame.get("type")
             if kind == "ping":
                 await self._send({"type": "pong"})
             elif kind == "message":
@@ -178,12 +234,35 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif kind == "cancel":
                 await self._cancel(frame)
             else:
-                await self._error("invalid_frame", f"Unknown frame type {kind!r}.")
+                raise _invalid_frame(f"Unknown frame type {kind!r}.")
         except ApiError as exc:
             await self._error(exc.error_code, exc.message, details=exc.details)
         except Exception:
             logger.exception("websocket frame failed")
             await self._error("internal_error", "An internal error occurred.")
+
+    @staticmethod
+    def _frame(raw: str) -> dict[str, Any]:
+        """The frame's JSON object, or the ApiError its `error` frame tells."""
+        if len(raw) > MAX_FRAME_BYTES or len(raw.encode()) > MAX_FRAME_BYTES:
+            raise ApiError(f"Frames are limited to {MAX_FRAME_BYTES} bytes.",
+                           code="payload_too_large")
+        too_deep = f"Frames nest at most {MAX_FRAME_DEPTH} levels of objects and arrays."
+        try:
+            frame = json.loads(raw)
+        except RecursionError:  # raised by the decoder itself, far past MAX_FRAME_DEPTH
+            raise _invalid_frame(too_deep) from None
+        except ValueError:
+            raise _invalid_frame("Frames must be JSON objects.") from None
+        if not isinstance(frame, dict):
+            raise _invalid_frame("Frames must be JSON objects.")
+        problems = json_problems(frame, max_depth=MAX_FRAME_DEPTH, root="frame")
+        if "frame" in problems:
+            raise _invalid_frame(too_deep)
+        if problems:
+            field, messages = next(iter(problems.items()))
+            raise ApiError(f"{field}: {messages[0]}", code="validation_error", details=problems)
+        return frame
 
     async def _start_turn(self, frame: dict[str, Any]) -> None:
         content = clean_content(frame)

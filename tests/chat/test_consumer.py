@@ -115,15 +115,66 @@ async def test_cookie_auth_needs_our_origin(world: Any) -> None:
     tenant, _, session = world
     cookie = await sync_to_async(_login_cookie)(tenant.workspace.id)
     cookie_header = (b"cookie", f"sessionid={cookie}".encode())
-    good = comm(session.id, [cookie_header, (b"origin", b"http://localhost:8000")])
+    host = (b"host", b"localhost:8000")
+    good = comm(session.id, [cookie_header, host, (b"origin", b"http://localhost:8000")])
     ok, _ = await good.connect()
     assert ok
     await good.send_json_to({"type": "ping"})
     assert await good.receive_json_from(5) == {"type": "pong"}
     await good.disconnect()
-    assert await refused_with(comm(session.id, [cookie_header])) == 4401
+    assert await refused_with(comm(session.id, [cookie_header, host])) == 4401
     assert await refused_with(
-        comm(session.id, [cookie_header, (b"origin", b"https://evil.example")])) == 4401
+        comm(session.id, [cookie_header, host, (b"origin", b"https://evil.example")])) == 4401
+
+
+def _cookie_socket(session_id: str, cookie: str, origin: str, host: str = "localhost:8000",
+                   scheme: str = "ws") -> WebsocketCommunicator:
+    communicator = comm(session_id, [(b"cookie", f"sessionid={cookie}".encode()),
+                                     (b"host", host.encode()), (b"origin", origin.encode())])
+    communicator.scope["scheme"] = scheme
+    return communicator
+
+
+async def _opens(communicator: WebsocketCommunicator) -> bool:
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"type": "ping"})
+    output = await communicator.receive_output(5)  # the pong, or the refusal's close
+    await communicator.disconnect()
+    return bool(output["type"] == "websocket.send")
+
+
+async def test_cookie_origin_must_match_scheme_host_and_port(world: Any, settings: Any) -> None:
+    tenant, _, session = world
+    cookie = await sync_to_async(_login_cookie)(tenant.workspace.id)
+
+    async def opens(origin: str, **kwargs: str) -> bool:
+        return await _opens(_cookie_socket(session.id, cookie, origin, **kwargs))
+
+    assert await opens("http://localhost:8000")
+    # a page on another port or scheme of an allowed host is another origin
+    assert not await opens("http://localhost:31337")
+    assert not await opens("http://127.0.0.1:9999")
+    assert not await opens("https://localhost:8000")
+    assert not await opens("http://localhost")
+    assert not await opens("http://localhost:8000.evil.example")
+    assert not await opens("null")
+    # wss (or https as a TLS proxy says) is the https origin, default port implied
+    assert await opens("https://localhost", host="localhost", scheme="wss")
+    assert not await opens("http://localhost", host="localhost", scheme="wss")
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    behind_proxy = _cookie_socket(session.id, cookie, "https://localhost", host="localhost")
+    behind_proxy.scope["headers"].append((b"x-forwarded-proto", b"https"))
+    assert await _opens(behind_proxy)
+    # a Host outside ALLOWED_HOSTS is no origin of ours, whatever the Origin says
+    assert not await opens("http://evil.example:8000", host="evil.example:8000")
+    # CSRF_TRUSTED_ORIGINS: exact, or a scheme's subdomains
+    settings.CSRF_TRUSTED_ORIGINS = ["https://chat.example.com", "https://*.example.org"]
+    assert await opens("https://chat.example.com")
+    assert not await opens("http://chat.example.com")
+    assert not await opens("https://chat.example.com:8443")
+    assert await opens("https://app.example.org")
+    assert not await opens("http://app.example.org")
 
 
 async def test_message_events_done_and_broadcast(world: Any) -> None:
@@ -201,3 +252,186 @@ async def test_reconnect_mid_turn_replays_once(world: Any, monkeypatch: pytest.M
     rest = [f for f in await frames_until(again, is_terminal) if "seq" in f]
     assert [f["seq"] for f in rest] == list(range(6, 6 + len(rest)))
     await again.disconnect()
+
+
+def _session_subscribers(session_id: str) -> int:
+    """This process's subscribers of the session's bus group (the in-memory side)."""
+    from executions import bus
+
+    return len(bus._local.get(bus.session_group(session_id), ()))
+
+
+async def _redis_group_subscribers(session_id: str) -> int | None:
+    """Redis subscriptions of the session's group channel (None without Redis)."""
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    from executions import bus
+
+    if not settings.REDIS_URL:
+        return None
+    import redis.asyncio as redis
+
+    layer = get_channel_layer()
+    name = f"{layer.prefix}__group__{bus.session_group(session_id)}"  # channels-redis pubsub
+    client = redis.from_url(settings.REDIS_URL)
+    try:
+        return int(dict(await client.pubsub_numsub(name))[name.encode()])
+    finally:
+        await client.aclose()
+
+
+async def _no_subscription_left(session_id: str) -> None:
+    import asyncio
+
+    for _ in range(100):
+        if _session_subscribers(session_id) == 0 and not await _redis_group_subscribers(
+                session_id):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"subscriptions left: {_session_subscribers(session_id)} here, "
+                         f"{await _redis_group_subscribers(session_id)} in Redis")
+
+
+async def test_deep_frame_is_an_error_and_the_socket_lives_on(world: Any) -> None:
+    tenant, _, session = world
+    communicator = await connected(session, tenant)
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(5) == {"type": "pong"}
+    assert _session_subscribers(session.id) == 1
+    if await _redis_group_subscribers(session.id) is not None:
+        assert await _redis_group_subscribers(session.id) == 1
+    for raw in ["[" * 5000 + "]" * 5000, '{"a":' * 5000 + "1" + "}" * 5000,
+                '{"type": "message", "content": "x", "extra": ' + "[" * 40 + "]" * 40 + "}"]:
+        await communicator.send_to(text_data=raw)
+        frame = await communicator.receive_json_from(5)
+        assert frame["type"] == "error" and frame["code"] == "invalid_frame", frame
+        assert "nest" in frame["message"]
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(5) == {"type": "pong"}
+    await communicator.disconnect()
+    await _no_subscription_left(session.id)
+
+
+async def test_text_the_database_cannot_store_is_a_validation_error(world: Any) -> None:
+    tenant, _, session = world
+    communicator = await connected(session, tenant)
+    await communicator.send_to(text_data='{"type": "message", "content": "a\x00b"}')
+    frame = await communicator.receive_json_from(5)  # a raw control character: not JSON
+    assert frame["type"] == "error" and frame["code"] == "invalid_frame", frame
+    for raw, field in [('{"type": "message", "content": "a\\u0000b"}', "content"),
+                       ('{"type": "message", "content": "lone \\ud800"}', "content"),
+                       ('{"type": "cancel", "execution_id": "x\\u0000"}', "execution_id"),
+                       ('{"type": "message", "content": "hi", "n": NaN}', "n")]:
+        await communicator.send_to(text_data=raw)
+        frame = await communicator.receive_json_from(5)
+        assert frame["type"] == "error" and frame["code"] == "validation_error", (raw, frame)
+        assert field in frame["details"], (raw, frame)
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(5) == {"type": "pong"}
+    await communicator.disconnect()
+    assert not await run_db(lambda: Message.objects.filter(session_id=session.id).exists())
+
+
+async def test_a_handler_that_fails_still_ends_the_subscription(
+    world: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chat.consumers import ChatConsumer
+
+    tenant, _, session = world
+    communicator = await connected(session, tenant)
+    assert _session_subscribers(session.id) == 1
+
+    async def broken(self: Any, text_data: Any = None, bytes_data: Any = None) -> None:
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setattr(ChatConsumer, "receive", broken)
+    await communicator.send_to(text_data="{}")
+    with pytest.raises(RuntimeError, match="a bug in a handler"):
+        await communicator.receive_output(5)  # the consumer died of it
+    await _no_subscription_left(session.id)
+
+
+async def test_a_path_with_nul_is_4404(world: Any) -> None:
+    tenant, _, session = world
+    assert await refused_with(comm(f"{session.id}\x00", key(tenant))) == 4404
+    assert await refused_with(comm("\x00", key(tenant))) == 4404
+
+
+async def test_a_workspace_header_with_nul_is_4401(world: Any) -> None:
+    tenant, _, session = world
+    cookie = await sync_to_async(_login_cookie)(tenant.workspace.id)
+    communicator = _cookie_socket(session.id, cookie, "http://localhost:8000")
+    communicator.scope["headers"].append((b"x-workspace-id", b"ab\x00"))
+    assert await refused_with(communicator) == 4401
+
+
+def _revoke(key_id: str) -> int:
+    from promptrails.models import ApiKey
+    from promptrails.services import api_key_revoke
+
+    return api_key_revoke(keys=ApiKey.objects.filter(pk=key_id))
+
+
+def _key_id(tenant: Tenant) -> str:
+    from promptrails.models import ApiKey, hash_api_key
+
+    return str(ApiKey.objects.get(key_hash=hash_api_key(tenant.raw_key)).pk)
+
+
+async def test_revoking_a_key_closes_its_sockets_and_refuses_its_tickets(world: Any) -> None:
+    tenant, _, session = world
+    key_id = await run_db(_key_id, tenant)
+
+    def ws_ticket() -> str:  # as a browser's backend gets one, with the key
+        response = tenant.client.post(f"/api/v1/chat/sessions/{session.id}/ws-ticket")
+        assert response.status_code == 201, response.content
+        return str(response.json()["data"]["ticket"])
+
+    by_key = await connected(session, tenant)
+    by_ticket_comm = comm(session.id, query=f"?ticket={await sync_to_async(ws_ticket)()}")
+    assert (await by_ticket_comm.connect())[0]
+    unused = await sync_to_async(ws_ticket)()
+    other_key_tenant = await run_db(make_tenant, "WS other key")
+    for communicator in (by_key, by_ticket_comm):
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from(5) == {"type": "pong"}
+
+    assert await run_db(_revoke, key_id) == 1
+    for communicator in (by_key, by_ticket_comm):
+        output = await communicator.receive_output(5)
+        assert output == {"type": "websocket.close", "code": 4401}
+        await communicator.disconnect()  # what the server tells the consumer next
+    assert await refused_with(comm(session.id, query=f"?ticket={unused}")) == 4401
+    assert await refused_with(comm(session.id, key(tenant))) == 4401
+    # other keys' sockets are not touched
+    assert await run_db(_revoke, key_id) == 0
+    other = await connected(await run_db(
+        lambda: services.session_create(workspace=other_key_tenant.workspace,
+                                        agent_id=demo_agent_ensure(
+                                            workspace=other_key_tenant.workspace).id,
+                                        title="o", metadata={}, user_id=None)),
+        other_key_tenant)
+    await other.send_json_to({"type": "ping"})
+    assert await other.receive_json_from(5) == {"type": "pong"}
+    await other.disconnect()
+    await _no_subscription_left(session.id)
+
+
+async def test_a_key_revoked_without_announcement_is_noticed_on_recheck(
+    world: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.utils import timezone
+
+    from promptrails.models import ApiKey
+
+    monkeypatch.setattr("chat.consumers.AUTH_RECHECK_SECONDS", 0.2)
+    tenant, _, session = world
+    key_id = await run_db(_key_id, tenant)
+    communicator = await connected(session, tenant)
+    # revoked behind the service's back (raw update): no bus message, found on the re-check
+    await run_db(lambda: ApiKey.objects.filter(pk=key_id).update(revoked_at=timezone.now()))
+    output = await communicator.receive_output(5)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+    await _no_subscription_left(session.id)

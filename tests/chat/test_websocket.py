@@ -201,3 +201,53 @@ async def test_ticket_is_single_use(live_tenant: LiveTenant) -> None:
         await ws.send(json.dumps({"type": "ping"}))
         assert (await recv(ws))["type"] == "pong"
     assert await close_code(url) == 4401
+
+
+async def redis_subscribers(group: str) -> int | None:
+    """Redis subscriptions of a bus group's channel, all processes (None without Redis)."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return None
+    import redis.asyncio as redis
+
+    layers: dict[str, Any] = settings.CHANNEL_LAYERS
+    prefix = layers["default"]["CONFIG"]["prefix"]
+    name = f"{prefix}__group__{group}"  # channels-redis pubsub's name for a group
+    client = redis.from_url(settings.REDIS_URL)
+    try:
+        return int(dict(await client.pubsub_numsub(name))[name.encode()])
+    finally:
+        await client.aclose()
+
+
+async def test_deep_frames_get_error_frames_and_leave_no_subscription(
+    live_tenant: LiveTenant,
+) -> None:
+    session_id = new_session(live_tenant)
+    group = f"session.{session_id}"
+    for _ in range(3):
+        async with connect(ws_url(live_tenant, session_id),
+                           additional_headers=headers(live_tenant)) as ws:
+            await ws.send(json.dumps({"type": "ping"}))
+            assert (await recv(ws))["type"] == "pong"
+            if await redis_subscribers(group) is not None:
+                assert await redis_subscribers(group) == 1
+            await ws.send("[" * 5000 + "]" * 5000)
+            frame = await recv(ws)
+            assert frame["type"] == "error" and frame["code"] == "invalid_frame", frame
+            await ws.send(json.dumps({"type": "ping"}))
+            assert (await recv(ws))["type"] == "pong"
+    if await redis_subscribers(group) is not None:
+        for _ in range(100):
+            if await redis_subscribers(group) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await redis_subscribers(group) == 0
+
+
+async def test_a_path_with_nul_closes_4404(live_tenant: LiveTenant) -> None:
+    session_id = new_session(live_tenant)
+    for path_id in (f"{session_id}%00", "%00", "a%00b"):
+        assert await close_code(ws_url(live_tenant, path_id),
+                                additional_headers=headers(live_tenant)) == 4404
