@@ -3,13 +3,21 @@
 Fixed one-minute windows counted in the Django cache (Redis when REDIS_URL is set, so all
 processes share the counts; in-process otherwise). Over the limit: 429 `rate_limited` with
 Retry-After and X-RateLimit-* headers.
+
+When the cache cannot be reached the limits fail open: requests are let through (an outage
+of Redis must not turn every authenticated request into a 500, while /healthz already says
+503), with one warning per OUTAGE_LOG_SECONDS in the log, and the cache is not asked again
+for OUTAGE_RETRY_SECONDS (no connect timeout paid by every request meanwhile).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import monotonic
 
 from django.conf import settings
 from django.core.cache import cache
@@ -17,7 +25,10 @@ from django.core.cache import cache
 from promptrails.api.errors import ApiError
 from promptrails.tenancy import WorkspaceAuth
 
+logger = logging.getLogger("promptrails.ratelimit")
 WINDOW = 60
+OUTAGE_RETRY_SECONDS = 5.0
+OUTAGE_LOG_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -27,16 +38,68 @@ class Limit:
     limit: int
 
 
-def _hit(limit: Limit, now: float) -> tuple[int, int]:
-    """Count one request in the current window; returns (count, seconds until reset)."""
+class _Outage:
+    """The cache's state as the limiter saw it: when to try it again, when to warn again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.retry_at = 0.0  # monotonic(); the cache is skipped until then
+        self.warned_at: float | None = None
+        self.let_through = 0  # requests not counted since the last warning
+
+    def skipping(self) -> bool:
+        if monotonic() >= self.retry_at:
+            return False
+        with self._lock:
+            self.let_through += 1
+        return True
+
+    def failed(self, exc: Exception) -> None:
+        now = monotonic()
+        with self._lock:
+            self.retry_at = now + OUTAGE_RETRY_SECONDS
+            self.let_through += 1
+            if self.warned_at is not None and now - self.warned_at < OUTAGE_LOG_SECONDS:
+                return
+            self.warned_at, count, self.let_through = now, self.let_through, 0
+        logger.warning(
+            "rate limits not enforced: the cache is unreachable (%s: %s); requests are let "
+            "through (%d since the last warning), the cache is tried again every %.0f s",
+            type(exc).__name__, exc, count, OUTAGE_RETRY_SECONDS,
+        )
+
+    def recovered(self) -> None:
+        with self._lock:
+            if not self.retry_at:
+                return
+            count = self.let_through
+            self.retry_at, self.warned_at, self.let_through = 0.0, None, 0
+        logger.warning("rate limits enforced again: the cache is back (%d requests were let "
+                       "through since the last warning)", count)
+
+
+_outage = _Outage()
+
+
+def _hit(limit: Limit, now: float) -> tuple[int, int] | None:
+    """Count one request in the current window: (count, seconds until reset), or None when
+    the cache is unreachable (fail open)."""
+    if _outage.skipping():
+        return None
     window = int(now // WINDOW)
     key = f"rl:{limit.scope}:{limit.ident}:{window}"
-    cache.add(key, 0, WINDOW + 5)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, WINDOW + 5)
-        count = 1
+        cache.add(key, 0, WINDOW + 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, WINDOW + 5)
+            count = 1
+    except Exception as exc:  # noqa: BLE001 - any cache backend's connection errors
+        _outage.failed(exc)
+        return None
+    if _outage.retry_at:
+        _outage.recovered()
     return int(count), int(WINDOW - now % WINDOW) + 1
 
 
@@ -55,7 +118,10 @@ def enforce(auth: WorkspaceAuth) -> None:
     """Count this request against every limit that applies; 429 when one is exceeded."""
     now = time.time()
     for limit in limits_for(auth):
-        count, reset = _hit(limit, now)
+        hit = _hit(limit, now)
+        if hit is None:
+            return
+        count, reset = hit
         if count > limit.limit:
             raise ApiError(
                 f"Rate limit exceeded: {limit.limit} requests per minute per "
@@ -82,6 +148,6 @@ def enforce_concurrent_turns(*, limit: int | None, running: Callable[[], int]) -
 
 
 def login_attempt(ident: str) -> bool:
-    """Count a sign-in attempt for an IP; False when over the limit."""
-    count, _ = _hit(Limit("login", ident, settings.RATE_LIMIT_LOGIN_PER_MINUTE), time.time())
-    return count <= settings.RATE_LIMIT_LOGIN_PER_MINUTE
+    """Count a sign-in attempt for a client address; False when over the limit."""
+    hit = _hit(Limit("login", ident, settings.RATE_LIMIT_LOGIN_PER_MINUTE), time.time())
+    return hit is None or hit[0] <= settings.RATE_LIMIT_LOGIN_PER_MINUTE

@@ -136,6 +136,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("REDIS_PREFIX", "pr"),
+            # Redis out of reach costs a request seconds, not the OS's TCP timeout (the rate
+            # limits then fail open: promptrails.ratelimit)
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
         }
     }
 else:

@@ -59,7 +59,10 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_server(db_settings: dict[str, Any], tmp_dir: Path, **env: str) -> LiveServer:
+def start_server(db_settings: dict[str, Any], tmp_dir: Path, ready_status: int = 200,
+                 **env: str) -> LiveServer:
+    """Serve the app; ready once /healthz answers `ready_status` (503 for a server started
+    with a part down on purpose)."""
     port = free_port()
     log_path = tmp_dir / f"server-{port}.log"
     full_env = {
@@ -84,7 +87,7 @@ def start_server(db_settings: dict[str, Any], tmp_dir: Path, **env: str) -> Live
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/healthz", timeout=10).status_code == ready_status:
                 return server
         except httpx.HTTPError:
             pass

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
+import httpx
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -14,7 +19,8 @@ from agents.services import demo_agent_ensure
 from executions.models import Execution
 from promptrails.services import api_key_create
 from tests.chat.conftest import ensure_local_model
-from tests.helpers import Tenant, assert_error
+from tests.helpers import Tenant, assert_error, make_tenant
+from tests.live import LiveServer, start_server
 
 LIST = "/api/v1/llm-models"
 
@@ -113,3 +119,93 @@ def test_a_new_window_brings_a_new_budget(monkeypatch: pytest.MonkeyPatch,
     later = ratelimit.time.time() + 60
     monkeypatch.setattr("promptrails.ratelimit.time", SimpleNamespace(time=lambda: later))
     assert ratelimit.login_attempt(ip) is True
+
+
+def _unreachable_redis() -> str:
+    from tests.live import free_port
+
+    return f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+
+
+@pytest.fixture
+def fresh_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limiter's view of the cache as in a new process (another test may have left it
+    skipping the cache for a few seconds)."""
+    from promptrails import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_outage", ratelimit._Outage())
+
+
+def test_an_unreachable_cache_fails_open_with_one_warning(
+    tenant: Tenant, settings: Any, caplog: pytest.LogCaptureFixture, fresh_outage: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from promptrails import ratelimit
+
+    def cache_down() -> None:
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                       "LOCATION": _unreachable_redis()}}
+
+    def cache_back() -> None:
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                       "LOCATION": f"back-{uuid.uuid4().hex}"}}
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "promptrails.ratelimit"]
+
+    settings.RATE_LIMIT_KEY_PER_MINUTE = 1
+    monkeypatch.setattr(ratelimit, "OUTAGE_RETRY_SECONDS", 0.0)  # ask the cache every time
+    cache_down()
+    with caplog.at_level(logging.WARNING, logger="promptrails.ratelimit"):
+        for _ in range(3):  # not 500, and not limited either: nothing can count them
+            assert tenant.client.get(LIST).status_code == 200
+        login = Client(REMOTE_ADDR="10.1.2.3").post("/admin/login/",
+                                                    {"username": "x", "password": "y"})
+        assert login.status_code == 200
+        assert len(warnings()) == 1 and "rate limits not enforced" in warnings()[0], warnings()
+        # the cache back: counted (and limited) again, and the log says so
+        cache_back()
+        assert tenant.client.get(LIST).status_code == 200
+        assert_error(tenant.client.get(LIST), 429, "rate_limited")
+        assert len(warnings()) == 2 and "enforced again" in warnings()[1], warnings()
+        # after a failure the cache is left alone for OUTAGE_RETRY_SECONDS: not counted
+        monkeypatch.setattr(ratelimit, "OUTAGE_RETRY_SECONDS", 60.0)
+        cache_down()
+        assert tenant.client.get(LIST).status_code == 200
+        cache_back()
+        assert [tenant.client.get(LIST).status_code for _ in range(2)] == [200, 200]
+
+
+@pytest.fixture
+def redis_down_server(django_db_setup: None, tmp_path: Path) -> Iterator[LiveServer]:
+    from django.db import connection
+
+    server = start_server(dict(connection.settings_dict), tmp_path, ready_status=503,
+                          REDIS_URL=_unreachable_redis())
+    yield server
+    server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_requests_are_served_and_healthz_says_503(
+    redis_down_server: LiveServer,
+) -> None:
+    ensure_local_model()
+    tenant = make_tenant(f"redis-down-{uuid.uuid4().hex[:6]}")
+    agent = demo_agent_ensure(workspace=tenant.workspace)
+    with httpx.Client(base_url=redis_down_server.url, timeout=30,
+                      headers={"X-API-Key": tenant.raw_key}) as http:
+        health = http.get("/healthz")
+        assert health.status_code == 503 and health.json()["channel_layer"] == "down"
+        assert health.json()["database"] == "ok"
+        assert http.get(LIST).status_code == 200
+        created = http.post("/api/v1/chat/sessions", json={"agent_id": agent.id})
+        assert created.status_code == 201, created.text
+        session_id = created.json()["data"]["id"]
+        sent = http.post(f"/api/v1/chat/sessions/{session_id}/messages",
+                         json={"content": "what is 6*7?"})
+        assert sent.status_code == 201, sent.text
+        assert "42" in sent.json()["data"]["content"]
+        assert http.get(f"/api/v1/chat/sessions/{session_id}/messages").status_code == 200
+    log = redis_down_server.log()
+    assert log.count("rate limits not enforced") == 1, log[-3000:]
