@@ -10,6 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptrails.settings")
 django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
 from promptrails.asgi_middleware import (  # noqa: E402
+    BodyLimit,
     Handler,
     no_thread_before_the_view,
     run_hooks_inline,
@@ -27,7 +28,9 @@ from chat.routing import websocket_application  # noqa: E402
 
 # Static files (chat page, admin) straight from the apps: async, nothing to collect. Behind
 # a proxy in production, serve `collectstatic` output there and set SERVE_STATIC=0.
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
+# Every route's body limit is enforced while the body is read (promptrails.asgi_middleware).
+http_app = BodyLimit(
+    ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app)
 
 application = ProtocolTypeRouter(
     {

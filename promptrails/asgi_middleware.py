@@ -12,6 +12,7 @@ upstream.) Only these exact classes are run inline — a subclass may do I/O in 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils.deprecation import MiddlewareMixin
 
+from promptrails.api.errors import error_body
 from promptrails.request_threads import request_threads
 
 _mixin_acall = MiddlewareMixin.__acall__
@@ -124,3 +126,73 @@ def no_thread_before_the_view() -> None:
     signals.request_started.disconnect(reset_queries)
     signals.request_started.disconnect(close_old_connections)
 
+
+
+class BodyLimit:
+    """PROMPTRAILS_MAX_REQUEST_BYTES, enforced while the body arrives, for every HTTP route.
+
+    Django's ASGI handler reads a whole body (to a temporary file past 2.5 MB) before any
+    middleware or view runs, so a limit checked there comes after the reading. Here a body
+    declared too large is refused before a byte of it is read, and a chunked one (no
+    Content-Length) is read into memory up to the limit and refused as soon as it passes it,
+    without reading on: 413 `payload_too_large` in the error envelope, and the connection
+    closed. A chunked body within the limit is handed on whole with its Content-Length set,
+    so that every reader sees it (DRF takes a request without one for a body-less one).
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]],
+                       send: Callable[..., Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = settings.MAX_REQUEST_BYTES
+        declared: bytes | None = None
+        chunked = False
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if declared is not None:  # the server holds the body to its declared length
+            if declared.strip().isdigit() and int(declared) > limit:
+                return await _too_large(send, limit)
+            return await self.app(scope, receive, send)
+        if not chunked:  # HTTP/1.1: no length, no chunks, no body
+            return await self.app(scope, receive, send)
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return await _too_large(send, limit)
+            if chunk:
+                parts.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(parts)
+        headers = [(name, value) for name, value in scope["headers"]
+                   if name != b"transfer-encoding"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        replay: list[dict[str, Any]] = [{"type": "http.request", "body": body,
+                                         "more_body": False}]
+
+        async def receive_replayed() -> Any:
+            return replay.pop() if replay else await receive()
+
+        return await self.app({**scope, "headers": headers}, receive_replayed, send)
+
+
+async def _too_large(send: Callable[..., Awaitable[None]], limit: int) -> None:
+    body = json.dumps(error_body("payload_too_large",
+                                 f"The request body exceeds {limit} bytes.",
+                                 {"max_bytes": limit})).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -68,7 +68,9 @@ class _Both:
 
 
 class RequestSizeLimitMiddleware(_Both):
-    """413 from the declared Content-Length, before the body is read."""
+    """413 from the declared Content-Length. Under ASGI promptrails.asgi_middleware.BodyLimit
+    has refused such a body (and a chunked one past the limit) before it was read; this is
+    for WSGI and the test client."""
 
     def before(self, request: HttpRequest) -> HttpResponseBase | None:
         if request.path.startswith("/api/") and _declared_too_large(request):
