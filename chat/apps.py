@@ -5,7 +5,10 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
+        from chat.selectors import session_exists
         from chat.services import turn_interrupted
+        from executions.agent_runs import register_session_lookup
         from executions.services import register_recovery_hook
 
         register_recovery_hook(turn_interrupted)
+        register_session_lookup(session_exists)

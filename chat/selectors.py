@@ -36,6 +36,10 @@ def session_get(*, workspace: Workspace, session_id: str, for_turn: bool = False
         raise NotFound("Chat session not found.") from None
 
 
+def session_exists(*, workspace: Workspace, session_id: str) -> bool:
+    return scoped(Session.objects.all(), workspace).filter(pk=session_id).exists()
+
+
 def _metadata_filter(qs: QuerySet[Session], key: str, value: str, n: int) -> QuerySet[Session]:
     if not METADATA_KEY.match(key):
         raise validation_error({f"metadata.{key}": ["Unsupported metadata key."]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,26 @@ from executions.services import execution_create
 from promptrails.api.errors import NotFound, validation_error
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
+
+ID_LENGTH = 27  # every id of this API is a KSUID: 27 base62 characters
+
+# Whether a workspace has a session of this id. Sessions belong to the chat app (which
+# depends on this one, not the other way round): it registers the lookup.
+SessionLookup = Callable[..., bool]  # (*, workspace: Workspace, session_id: str) -> bool
+_session_lookups: list[SessionLookup] = []
+
+
+def register_session_lookup(lookup: SessionLookup) -> None:
+    if lookup not in _session_lookups:
+        _session_lookups.append(lookup)
+
+
+def _session_of(workspace: Workspace, session_id: str) -> bool:
+    """True if `session_id` names a session of the workspace (an id of another workspace,
+    or anything that cannot be an id, names none: a 404 like any unknown id)."""
+    if not (0 < len(session_id) <= ID_LENGTH and session_id.isascii() and session_id.isalnum()):
+        return False
+    return any(lookup(workspace=workspace, session_id=session_id) for lookup in _session_lookups)
 
 
 def _message_of(payload: dict[str, Any]) -> str:
@@ -32,16 +53,16 @@ def agent_execute_start(
     if agent is None:
         raise NotFound("Agent not found.")
     payload = body.get("input", {})
-    if isinstance(payload, str):
-        payload = {"message": payload}
     if not isinstance(payload, dict):
-        raise validation_error({"input": ["Must be a JSON object."]})
+        raise validation_error({"input": ["Must be a JSON object (the prompt's variables)."]})
     version_id = body.get("version_id")
     if version_id is not None and not isinstance(version_id, str):
         raise validation_error({"version_id": ["Must be a string."]})
     session_id = body.get("session_id")
     if session_id is not None and not isinstance(session_id, str):
         raise validation_error({"session_id": ["Must be a string."]})
+    if session_id and not _session_of(workspace, session_id):
+        raise NotFound("Chat session not found.")
     prepared = prepare_agent(workspace=workspace, agent=agent, version_id=version_id)
     variables = {"message": _message_of(payload), "input": payload, **payload}
     system, user_text = render_prompts(prepared, variables=variables)

@@ -62,15 +62,47 @@ def test_execute_async_returns_at_once_then_completes(slow_tenant: LiveTenant) -
 def test_execute_errors(tenant: Tenant, other_tenant: Tenant, agent: Agent,
                         transactional_db: None) -> None:
     theirs = demo_agent_ensure(workspace=other_tenant.workspace)
+    hi = {"message": "hi"}
     assert_isolated(tenant.client, "POST", f"/api/v1/agents/{theirs.id}/execute",
-                    {"input": "hi"})
-    assert_error(execute(tenant, "nope", {"input": "hi"}), 404, "not_found")
-    for body in ({"input": 5}, {"input": ["a"]}, {"input": "hi", "sync": "yes"},
-                 {"input": "hi", "version_id": 3}, {"input": "hi", "session_id": 7}):
+                    {"input": hi})
+    assert_error(execute(tenant, "nope", {"input": hi}), 404, "not_found")
+    # `input` is the prompt's variables: an object, never a bare string
+    for body in ({"input": 5}, {"input": ["a"]}, {"input": "nope"}, {"input": None},
+                 {"input": hi, "sync": "yes"}, {"input": hi, "version_id": 3},
+                 {"input": hi, "session_id": 7}):
         assert_error(execute(tenant, agent.id, body), 400, "validation_error")
     no_version = agent_create(workspace=tenant.workspace, name="Empty")
-    assert_error(execute(tenant, no_version.id, {"input": "hi"}), 400, "validation_error")
+    assert_error(execute(tenant, no_version.id, {"input": hi}), 400, "validation_error")
     assert not Execution.objects.exists()
+
+
+def test_execute_session_id_names_a_session_of_the_callers_workspace(
+    tenant: Tenant, other_tenant: Tenant, agent: Agent, transactional_db: None,
+) -> None:
+    theirs_agent = demo_agent_ensure(workspace=other_tenant.workspace)
+    theirs = Session.objects.create(workspace=other_tenant.workspace, agent=theirs_agent)
+    ours = Session.objects.create(workspace=tenant.workspace, agent=agent)
+    # another workspace's session, an unknown id, something that cannot be an id: all 404,
+    # and nothing is written anywhere
+    for session_id in (theirs.id, theirs.id[:-1] + "x", "s" * 100, theirs.id + "x",
+                       "../" + ours.id, " "):
+        response = execute(tenant, agent.id, {"input": {"message": "pwned"},
+                                              "session_id": session_id})
+        assert_error(response, 404, "not_found")
+    # a NUL character: refused at the edge (400) or naming no session (404), never a 500
+    response = execute(tenant, agent.id, {"input": {"message": "hi"}, "session_id": "x\u0000y"})
+    assert response.status_code in (400, 404), response.content
+    assert response.json()["error"]["code"] in ("validation_error", "not_found")
+    assert not Execution.objects.exists()
+    assert not theirs.messages.exists() and not ours.messages.exists()
+    # its own session: accepted and recorded on the execution
+    response = execute(tenant, agent.id, {"input": {"message": "hi"}, "session_id": ours.id})
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["session_id"] == ours.id
+    # an empty one means none
+    response = execute(tenant, agent.id, {"input": {"message": "hi"}, "session_id": ""})
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["session_id"] is None
 
 
 def _make(tenant: Tenant, agent: Agent, **kwargs: Any) -> Execution:
