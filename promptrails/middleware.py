@@ -118,16 +118,17 @@ def _message(response: HttpResponseBase, code: str) -> str:
 
 
 class LoginThrottleMiddleware(_Both):
-    """Sign-in attempts (admin and chat page) per client address: 429 past the limit."""
+    """Sign-in attempts (admin and chat page) per client address (X-Forwarded-For only from
+    trusted proxies: promptrails.client_address): 429 past the limit."""
 
     paths = ("/admin/login/", "/login")
 
     def before(self, request: HttpRequest) -> HttpResponseBase | None:
         if request.method == "POST" and request.path in self.paths:
+            from promptrails.client_address import client_address
             from promptrails.ratelimit import login_attempt
 
-            ident = request.META.get("REMOTE_ADDR") or "unknown"
-            if not login_attempt(ident):
+            if not login_attempt(client_address(request.META)):
                 response = HttpResponse(
                     "Too many sign-in attempts; wait a minute.", status=429,
                     content_type="text/plain",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -230,6 +231,11 @@ MAX_CONCURRENT_TURNS_PER_WORKSPACE = int(
     os.environ.get("PROMPTRAILS_MAX_CONCURRENT_TURNS", "50")
 )
 RATE_LIMIT_LOGIN_PER_MINUTE = int(os.environ.get("PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE", "10"))
+# Proxies whose X-Forwarded-For is believed (addresses or networks; none by default):
+# promptrails.client_address. A malformed entry stops startup, named by the ValueError.
+TRUSTED_PROXIES = env_list("PROMPTRAILS_TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    ipaddress.ip_network(_proxy, strict=False)
 
 # --- OpenTelemetry export of traces (optional; off unless an endpoint is set) ---------------
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")

@@ -209,3 +209,77 @@ def test_with_redis_down_requests_are_served_and_healthz_says_503(
         assert http.get(f"/api/v1/chat/sessions/{session_id}/messages").status_code == 200
     log = redis_down_server.log()
     assert log.count("rate limits not enforced") == 1, log[-3000:]
+
+
+@pytest.mark.parametrize(("trusted", "peer", "forwarded", "client"), [
+    ([], "10.0.0.7", "", "10.0.0.7"),
+    ([], "10.0.0.7", "1.2.3.4", "10.0.0.7"),  # an untrusted peer's header is ignored
+    # the server took the peer from the header (uvicorn's default for loopback peers)
+    ([], "1.2.3.4", "1.2.3.4", "forwarded"),
+    ([], "1.2.3.4", "5.6.7.8, 1.2.3.4:9000", "forwarded"),
+    (["127.0.0.1"], "10.0.0.7", "1.2.3.4", "10.0.0.7"),
+    (["127.0.0.1"], "127.0.0.1", "1.2.3.4", "1.2.3.4"),
+    # the right-most address no trusted proxy wrote: what the client itself sent is ignored
+    (["127.0.0.1", "10.0.0.0/8"], "127.0.0.1", "6.6.6.6, 1.2.3.4, 10.1.1.1", "1.2.3.4"),
+    (["127.0.0.1"], "127.0.0.1", "[2001:db8::1]:443", "2001:db8::1"),
+    (["127.0.0.1"], "127.0.0.1", "10.1.1.1, 127.0.0.1", "10.1.1.1"),
+    (["::1"], "::1", "127.0.0.1, ::1", "127.0.0.1"),
+])
+def test_client_address_believes_only_trusted_proxies(
+    settings: Any, trusted: list[str], peer: str, forwarded: str, client: str,
+) -> None:
+    from promptrails.client_address import client_address
+
+    settings.TRUSTED_PROXIES = trusted
+    meta = {"REMOTE_ADDR": peer}
+    if forwarded:
+        meta["HTTP_X_FORWARDED_FOR"] = forwarded
+    assert client_address(meta) == client
+
+
+def _login_codes(url: str, forwarded_for: list[str]) -> list[int]:
+    """POST a sign-in for each X-Forwarded-For value (without a CSRF token: 403 when not
+    throttled, the limiter runs first)."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return [http.post("/admin/login/", data={"username": "x", "password": "y"},
+                          headers={"X-Forwarded-For": value}).status_code
+                for value in forwarded_for]
+
+
+def _away_from_a_minute_boundary() -> None:
+    """The limits count per fixed minute: don't let a burst straddle two."""
+    if time.time() % 60 > 57:
+        time.sleep(60 - time.time() % 60 + 0.1)
+
+
+def _addresses(count: int) -> list[str]:
+    base = uuid.uuid4().int
+    return [f"198.{(base >> 8) % 250}.{(base >> 16) % 250}.{i + 1}" for i in range(count)]
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_gets_no_fresh_budget(
+    live_server_factory: Any,
+) -> None:
+    # uvicorn as usually started: it takes X-Forwarded-For from loopback peers (its
+    # --forwarded-allow-ips default) while the application trusts no proxy
+    server = live_server_factory(PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE="3",
+                                 FORWARDED_ALLOW_IPS="127.0.0.1,::1")
+    _away_from_a_minute_boundary()
+    codes = _login_codes(server.url, _addresses(5))  # a new address claimed every time
+    assert 429 in codes, codes
+    assert "PROMPTRAILS_TRUSTED_PROXIES" in server.log()  # the operator is told
+
+
+def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(
+    live_server_factory: Any,
+) -> None:
+    server = live_server_factory(PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE="3",
+                                 PROMPTRAILS_TRUSTED_PROXIES="127.0.0.1",
+                                 FORWARDED_ALLOW_IPS="")
+    _away_from_a_minute_boundary()
+    clients = _addresses(5)
+    # five clients behind the proxy: one attempt each, none throttled
+    assert 429 not in _login_codes(server.url, clients)
+    # one client, whatever it puts in front of the address the proxy appended
+    spoofed = [f"{fake}, {clients[0]}" for fake in _addresses(4)]
+    assert _login_codes(server.url, spoofed)[-2:] == [429, 429]
