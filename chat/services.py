@@ -22,7 +22,7 @@ from agents.runtime.types import AgentRun
 from chat.models import Feedback, IdempotencyKey, Message, Session
 from chat.selectors import history_newest_first, session_get
 from executions import bus
-from executions.models import ACTIVE_STATUSES, Execution
+from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution
 from executions.runner import TurnSpec
 from executions.services import FinishedRun, execution_create, execution_recover
 from promptrails.api.errors import ApiError, NotFound, SessionBusy, validation_error
@@ -175,6 +175,7 @@ def _claim(session_id: str, execution_id: str, message: Message) -> None:
 def _turn_write(
     *, workspace: Workspace, session: Session, agent: Agent, prepared: PreparedAgent, content: str,
     user_id: int | None, execution_id: str, idempotency_key: str | None,
+    client_context: dict[str, Any] | None = None,
 ) -> tuple[Execution, Message]:
     """One transaction: the execution, the user message, then the session's turn lock
     (rolled back with SessionBusy or _StaleTurn when the session is held)."""
@@ -187,13 +188,17 @@ def _turn_write(
         )
         execution = execution_create(
             workspace=workspace, agent_id=agent.id, agent_name=agent.name,
-            agent_version_id=prepared.version_id, input={"message": content},
+            agent_version_id=prepared.version_id,
+            input={"message": content} if client_context is None
+            else {"message": content, "context": client_context},
             session_id=session.id, user_id=user_id, execution_id=execution_id,
             model=prepared.model.model_id,
         )
         user_message = Message.objects.create(
             session_id=session.id, role=Message.Role.USER, content=content,
             execution_id=execution_id,
+            # what the page said about itself: kept apart from the message, untrusted
+            metadata={} if client_context is None else {"client_context": client_context},
         )
         _claim(session.id, execution_id, user_message)
         if idempotency_key is not None:
@@ -213,9 +218,12 @@ def _turn_write(
 
 def turn_start(
     *, workspace: Workspace, session_id: str, content: str, user_id: int | None = None,
-    idempotency_key: str | None = None,
+    idempotency_key: str | None = None, client_context: dict[str, Any] | None = None,
 ) -> Turn:
     """Validate, store the user message, take the turn lock, and describe the run.
+
+    ``client_context`` (the browser chat's page context: untrusted) reaches the prompt
+    templates as ``context`` ({} when absent), never mixed into the message.
 
     With an idempotency key, a retry of the same request returns the turn it started
     (``replay=True``, nothing new is written); the same key with another body is a 409.
@@ -233,7 +241,8 @@ def turn_start(
     system, user_text = render_prompts(
         prepared,
         variables={"message": content, "input": content, "metadata": session.metadata,
-                   "session": {"id": session.id, "title": session.title}},
+                   "session": {"id": session.id, "title": session.title},
+                   "context": client_context if client_context is not None else {}},
     )
     budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
     history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
@@ -244,13 +253,14 @@ def turn_start(
             written = _turn_write(
                 workspace=workspace, session=session, agent=agent, prepared=prepared,
                 content=content, user_id=user_id, execution_id=execution_id,
-                idempotency_key=idempotency_key,
+                idempotency_key=idempotency_key, client_context=client_context,
             )
             break
         except _StaleTurn as stale:
             # end the dead turn first (its partial reply is stored before this message),
             # then try once more
-            execution_recover(execution_id=stale.execution_id)
+            if not execution_recover(execution_id=stale.execution_id):
+                turn_release_ended(session_id=session.id, execution_id=stale.execution_id)
         except (SessionBusy, IntegrityError):
             # the same request, started a moment ago (busy) or won a race on the key
             earlier = (_idempotent_turn(workspace, idempotency_key, session.id, content)
@@ -285,6 +295,14 @@ def turn_lease_renew(*, session_id: str, execution_id: str) -> None:
     Session.objects.filter(pk=session_id, turn_execution_id=execution_id).update(
         turn_lease_until=_lease_until()
     )
+
+
+def turn_release_ended(*, session_id: str, execution_id: str) -> None:
+    """Free the session's turn lock if that execution holds it but has ended (its end was
+    stored without its hooks, e.g. by recovery that could not write the reply)."""
+    if Execution.objects.filter(pk=execution_id, status__in=FINISHED_STATUSES).exists():
+        Session.objects.filter(pk=session_id, turn_execution_id=execution_id).update(
+            turn_execution_id=None, turn_lease_until=None)
 
 
 def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
@@ -339,9 +357,17 @@ def message_store(*, session_id: str, releasing: str | None = None, **fields: An
     return message
 
 
-def turn_interrupted(finished: FinishedRun, session_id: str | None) -> None:
-    """Recovery hook: a turn whose process died keeps its partial reply; the session is freed."""
-    if not session_id:
+def turn_interrupted(finished: FinishedRun, execution: Execution) -> None:
+    """Recovery hook: a turn whose process died keeps its partial reply; the session is freed.
+
+    Only a turn's own session, as the turn left it: a session of the execution's workspace
+    whose turn lock this execution holds. Any other run that names a session (an agent
+    execute, one whose session was deleted or belongs elsewhere) writes nothing there."""
+    session_id = execution.session_id
+    if not session_id or not Session.objects.filter(
+        pk=session_id, workspace_id=execution.workspace_id,
+        turn_execution_id=finished.execution_id,
+    ).exists():
         return
     if finished.content:
         message = message_store(

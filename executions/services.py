@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, Exe
 from promptrails.api.errors import ApiError
 from promptrails.ids import new_id
 from promptrails.models import Workspace
+
+logger = logging.getLogger("promptrails.executions")
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,10 @@ def stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.TURN_LEASE_SECONDS)
 
 
+def _interrupted_event(seq: int) -> log.Event:
+    return {"seq": seq, "type": "error", "message": "interrupted", "error": "interrupted"}
+
+
 def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
     """End an execution whose process died: failed "interrupted", partial reply from the log.
 
@@ -165,8 +172,7 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
         content = "".join(e.get("content", "") for e in events if e["type"] == "content")
         last_seq = events[-1]["seq"] if events else 0
         if not any(e["type"] in log.TERMINAL_TYPES for e in events):
-            log.append(execution_id, [{"seq": last_seq + 1, "type": "error",
-                                       "message": "interrupted", "error": "interrupted"}])
+            log.append(execution_id, [_interrupted_event(last_seq + 1)])
         if content:
             Execution.objects.filter(pk=execution_id).update(
                 output={"content": content, "incomplete": True}
@@ -178,18 +184,22 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
 
 
 def stale_execution_ids(limit: int = 100) -> list[str]:
+    """Active executions whose lease ran out, oldest first (so each sweep reaches the ones
+    that have waited longest, whatever newer ones do)."""
     cutoff = stale_before()
+    active = Execution.objects.filter(status__in=ACTIVE_STATUSES)
     return list(
-        Execution.objects.filter(status__in=ACTIVE_STATUSES, heartbeat_at__lt=cutoff)
+        active.filter(heartbeat_at__lt=cutoff).order_by("heartbeat_at", "id")
         .values_list("id", flat=True)[:limit]
     ) + list(
-        Execution.objects.filter(
-            status__in=ACTIVE_STATUSES, heartbeat_at__isnull=True, created_at__lt=cutoff
-        ).values_list("id", flat=True)[:limit]
+        active.filter(heartbeat_at__isnull=True, created_at__lt=cutoff)
+        .order_by("created_at", "id").values_list("id", flat=True)[:limit]
     )
 
 
-RecoveryHook = Callable[[FinishedRun, "str | None"], None]
+# What the starter of runs does with one whose process died: called inside the recovery
+# transaction with what the run produced and the execution row as recovery left it.
+RecoveryHook = Callable[[FinishedRun, Execution], None]
 _recovery_hooks: list[RecoveryHook] = []
 
 
@@ -199,19 +209,39 @@ def register_recovery_hook(hook: RecoveryHook) -> None:
         _recovery_hooks.append(hook)
 
 
-def execution_recover(*, execution_id: str) -> bool:
-    """End a stale execution as failed "interrupted" and run the hooks; False if not stale."""
+def _recover(execution_id: str, *, hooks: bool) -> bool:
     with transaction.atomic():
         finished = execution_interrupt(execution_id=execution_id)
         if finished is None:
             return False
-        session_id = (
-            Execution.objects.filter(pk=execution_id).values_list("session_id", flat=True).first()
-        )
-        for hook in _recovery_hooks:
-            hook(finished, session_id)
+        if hooks:
+            execution = Execution.objects.get(pk=execution_id)
+            for hook in _recovery_hooks:
+                hook(finished, execution)
     return True
 
 
+def execution_recover(*, execution_id: str) -> bool:
+    """End a stale execution as failed "interrupted" and run the hooks; False if not stale.
+
+    When the hooks cannot be stored (say its session is gone: SQLite only says so at
+    commit), the execution is still ended, without them, so recovery never retries it
+    forever; that second attempt failing too (the database is down) raises.
+    """
+    try:
+        return _recover(execution_id, hooks=True)
+    except Exception:
+        logger.exception("recovery of execution %s failed; ending it without its hooks",
+                         execution_id)
+    return _recover(execution_id, hooks=False)
+
+
 def executions_recover_stale() -> int:
-    return sum(execution_recover(execution_id=eid) for eid in stale_execution_ids())
+    """Recover every stale execution, each on its own: one that fails is logged and skipped."""
+    recovered = 0
+    for execution_id in stale_execution_ids():
+        try:
+            recovered += execution_recover(execution_id=execution_id)
+        except Exception:
+            logger.exception("could not recover execution %s", execution_id)
+    return recovered

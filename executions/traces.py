@@ -183,17 +183,16 @@ def spans_record(finished: FinishedRun, *, execution: Execution | None = None) -
     return spans
 
 
-def _interrupted(finished: FinishedRun, session_id: str | None) -> None:
+def _interrupted(finished: FinishedRun, execution: Execution) -> None:
     """Recovery of a run whose process died: a root span (error "interrupted") covering the
     time it ran; its model and tool calls died with the process and are not known."""
     from dataclasses import replace
 
-    started = Execution.objects.filter(pk=finished.execution_id).values_list(
-        "started_at", "created_at").first()
-    if started is None or Span.objects.filter(execution_id=finished.execution_id).exists():
+    if Span.objects.filter(execution_id=finished.execution_id).exists():
         return
-    since = started[0] or started[1]
-    spans_record(replace(finished, duration_ms=max(_ms(timezone.now() - since), 0)))
+    since = execution.started_at or execution.created_at
+    spans_record(replace(finished, duration_ms=max(_ms(timezone.now() - since), 0)),
+                 execution=execution)
 
 
 services.register_recovery_hook(_interrupted)
