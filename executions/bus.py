@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from promptrails.db import calling_loop
@@ -97,12 +98,15 @@ class _Outbox:
                 self.dropped = 0
 
     async def _send_group(self, group: str, messages: list[dict[str, Any]]) -> None:
-        try:
-            await self.layer.group_send(
-                group, {"type": "bus.batch", "origin": PROCESS, "messages": messages}
-            )
-        except Exception:  # the bus is best effort; the event log is the record
-            logger.warning("could not publish to %s", group, exc_info=True)
+        await _send(self.layer, group, messages)
+
+
+async def _send(layer: Any, group: str, messages: list[dict[str, Any]]) -> None:
+    try:
+        await layer.group_send(group, {"type": "bus.batch", "origin": PROCESS,
+                                       "messages": messages})
+    except Exception:  # the bus is best effort; the event log is the record
+        logger.warning("could not publish to %s", group, exc_info=True)
 
 
 def _outbox(layer: Any) -> _Outbox:
@@ -121,12 +125,33 @@ async def publish(group: str, message: dict[str, Any]) -> None:
 def publish_from_thread(group: str, message: dict[str, Any]) -> None:
     """`publish` from synchronous code. In a `run_db` thread the message is handed to the
     awaiting loop without waiting for it (in order, before that loop resumes the caller);
-    elsewhere (sync views, commands) it is published through async_to_sync."""
+    in a sync view it is published through async_to_sync on the server's loop. With no
+    event loop at all (a management command, a script) async_to_sync runs a loop made for
+    this call, which ends with it: the message is sent to other processes before that."""
     loop = calling_loop()
     if loop is not None and not loop.is_closed():
         loop.call_soon_threadsafe(_publish_now, group, message)
-    else:
+    elif _server_loop() is not None:
         async_to_sync(publish)(group, message)
+    else:
+        async_to_sync(_publish_and_send)(group, message)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop that async_to_sync hands this thread's calls to, if any (a thread
+    of sync_to_async: asgiref keeps it in this thread-local)."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is None or getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) \
+            != os.getpid() or loop.is_closed() or not loop.is_running():
+        return None
+    return loop  # type: ignore[no-any-return]
+
+
+async def _publish_and_send(group: str, message: dict[str, Any]) -> None:
+    _deliver_locally(group, message)
+    layer = _remote_layer()
+    if layer is not None:
+        await _send(layer, group, [message])
 
 
 def _publish_now(group: str, message: dict[str, Any]) -> None:

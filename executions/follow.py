@@ -67,7 +67,7 @@ async def follow_batches(
             yield replay
             last = replay[-1]["seq"]
         # Already over (e.g. Last-Event-ID at the terminal event): nothing more will come.
-        tail = await _ended_tail(execution_id, last)
+        tail = await _ended_tail(execution_id, last, after)
         if tail is not None:
             if tail:
                 yield tail
@@ -76,7 +76,7 @@ async def follow_batches(
             received = await live.get(wait=interval)
             if received is None:
                 yield [KEEPALIVE]
-                tail = await _ended_tail(execution_id, last)
+                tail = await _ended_tail(execution_id, last, after)
                 if tail is not None:
                     if tail:
                         yield tail
@@ -85,7 +85,15 @@ async def follow_batches(
             batch: list[dict[str, Any]] = []
             for event in (received, *live.drain()):
                 seq = event.get("seq")
-                if not isinstance(seq, int) or seq <= last:
+                if not isinstance(seq, int):
+                    continue
+                if seq <= last:
+                    if event.get("type") in log.TERMINAL_TYPES:
+                        # the end of a run whose process died, numbered after what its log
+                        # had: this follower saw more live, and has not had an end yet
+                        batch.append({**event, "seq": last + 1})
+                        yield batch
+                        return
                     continue
                 if seq > last + 1:
                     async for item in _fill_gap(execution_id, last, seq):
@@ -114,8 +122,16 @@ async def _fill_gap(execution_id: str, last: int, upto: int) -> AsyncIterator[lo
         await asyncio.sleep(0.02)
 
 
-async def _ended_tail(execution_id: str, last: int) -> list[log.Event] | None:
-    """If the execution ended (maybe in a process that died), the logged rest; else None."""
+async def _ended_tail(execution_id: str, last: int, after: int) -> list[log.Event] | None:
+    """If the execution ended (maybe in a process that died), the rest up to its terminal
+    event ([] when the follower has that already); else None.
+
+    A follower that started after `after` and has yielded up to `last` (never a terminal
+    event: it stops at one) gets the logged terminal event even when its seq is not past
+    `last` — renumbered `last + 1` — because recovery numbers it after the last *logged*
+    event and a follower may have seen later ones live. Only a follower that resumed right
+    at the terminal event (Last-Event-ID) and got nothing since has it.
+    """
     if runner.local_run(execution_id) is not None:
         return None
     status = await run_db(_status, execution_id)
@@ -124,17 +140,23 @@ async def _ended_tail(execution_id: str, last: int) -> list[log.Event] | None:
         if not stale:
             return None
     tail = await run_db(log.read, execution_id, last)
-    if tail and tail[-1]["type"] in log.TERMINAL_TYPES:
-        return tail
-    if await run_db(_has_terminal, execution_id):
-        return tail  # the terminal event is at or before `last`: the follower has it
-    return None  # ended, but its last events are still being written to the log
+    for index, event in enumerate(tail):
+        if event["type"] in log.TERMINAL_TYPES:
+            return tail[: index + 1]
+    terminal = await run_db(_terminal_event, execution_id)
+    if terminal is None:
+        return None  # ended, but its last events are still being written to the log
+    if terminal["seq"] == last == after:
+        return []
+    end = max([last, *(event["seq"] for event in tail)])
+    return [*tail, {**terminal, "seq": end + 1}]
 
 
-def _has_terminal(execution_id: str) -> bool:
-    return ExecutionEvent.objects.filter(
+def _terminal_event(execution_id: str) -> log.Event | None:
+    row = ExecutionEvent.objects.filter(
         execution_id=execution_id, type__in=log.TERMINAL_TYPES
-    ).exists()
+    ).order_by("seq").first()
+    return None if row is None else log.expand(row)[0]
 
 
 def _interrupt_if_stale(execution_id: str) -> bool:

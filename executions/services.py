@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.runtime.types import LlmCall, ToolCall, ToolRun, Usage
-from executions import log
+from executions import bus, log
 from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
 from promptrails.api.errors import ApiError
 from promptrails.ids import new_id
@@ -154,7 +154,10 @@ def _interrupted_event(seq: int) -> log.Event:
 def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
     """End an execution whose process died: failed "interrupted", partial reply from the log.
 
-    Returns what the run had produced, or None when it was not stale after all.
+    Returns what the run had produced, or None when it was not stale after all. The log's
+    terminal event is numbered after the last *logged* event (followers may have seen later
+    ones live: executions.follow renumbers it for them) and published on the bus once this
+    commits, so followers in any process end at once.
     """
     with transaction.atomic():
         claimed = Execution.objects.filter(
@@ -172,7 +175,9 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
         content = "".join(e.get("content", "") for e in events if e["type"] == "content")
         last_seq = events[-1]["seq"] if events else 0
         if not any(e["type"] in log.TERMINAL_TYPES for e in events):
-            log.append(execution_id, [_interrupted_event(last_seq + 1)])
+            terminal = _interrupted_event(last_seq + 1)
+            log.append(execution_id, [terminal])
+            transaction.on_commit(lambda: _publish_terminal(execution_id, terminal))
         if content:
             Execution.objects.filter(pk=execution_id).update(
                 output={"content": content, "incomplete": True}
@@ -181,6 +186,13 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
         execution_id=execution_id, status="failed", content=content, error="interrupted",
         incomplete=True, usage=Usage(), cost=0.0, model_id="", duration_ms=0,
     )
+
+
+def _publish_terminal(execution_id: str, terminal: log.Event) -> None:
+    try:
+        bus.publish_from_thread(bus.execution_group(execution_id), terminal)
+    except Exception:  # the bus is best effort: followers also poll the log when idle
+        logger.warning("could not publish the end of execution %s", execution_id, exc_info=True)
 
 
 def stale_execution_ids(limit: int = 100) -> list[str]:

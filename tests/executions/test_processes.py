@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from typing import Any
 
 import httpx
 import pytest
+from django.core.management import call_command
 
 from chat.models import Message, Session
 from executions.models import Execution, ExecutionEvent
@@ -121,3 +123,121 @@ def test_a_process_that_dies_mid_turn_loses_nothing(crash_server: LiveServer,
     assert response.json()["data"]["content"].startswith("Turn 2.")
     roles = list(Message.objects.filter(session_id=session.id).values_list("role", flat=True))
     assert roles == ["user", "assistant", "user", "assistant"]
+
+
+def test_followers_of_a_killed_turn_get_one_terminal_event_and_the_sweep_goes_on(
+    live_server_factory: Any, transactional_db: None, settings: Any,
+) -> None:
+    """A turn's process is killed while followers on another process stream it (having seen
+    events its log never got); a sweep by `manage.py recover_executions` meets stale runs it
+    cannot write back (their session is gone, or another workspace's) and still recovers
+    the turn; every follower then gets exactly one terminal `error` event, promptly."""
+    redis = bool(os.environ.get("REDIS_URL"))
+    runner_server = live_server_factory(PROMPTRAILS_LOCAL_MODEL_DELAY="0.01",
+                                        PROMPTRAILS_TURN_LEASE_SECONDS="2")
+    # with Redis the end can only come over the bus before the (60 s) keepalive; without,
+    # processes share no bus and the follower notices the end at its keepalive
+    follower_server = live_server_factory(
+        PROMPTRAILS_TURN_LEASE_SECONDS="2",
+        PROMPTRAILS_SSE_KEEPALIVE_SECONDS="60" if redis else "1")
+    tenant = make_live_tenant(runner_server, "Killed turn")
+    other = make_live_tenant(runner_server, "Bystander")
+    key = tenant.tenant.raw_key
+    session = tenant.sdk.chat.create_session(agent_id=tenant.agent_id)
+    theirs = other.sdk.chat.create_session(agent_id=other.agent_id)
+    poisoned = _stale_runs(tenant, ["0" * 27, theirs.id, "1" * 27])
+
+    seen: dict[str, list[dict[str, Any]]] = {"start": [], "middle": []}
+    threads: list[threading.Thread] = []
+
+    def follow(name: str, execution_id: str, after: int) -> None:
+        with httpx.Client(timeout=90) as client, client.stream(
+            "GET", f"{follower_server.url}/api/v1/executions/{execution_id}/stream",
+            headers={"X-API-Key": key, "Last-Event-ID": str(after)},
+        ) as response:
+            for frame in SSEReader(response):
+                if not frame.comment:
+                    seen[name].append({"seq": frame.id, **frame.data})
+
+    words = " ".join(f"w{i}" for i in range(3000))
+    on_runner: list[dict[str, Any]] = []
+    with httpx.Client(timeout=30) as client, client.stream(
+        "POST", f"{runner_server.url}/api/v1/chat/sessions/{session.id}/messages/stream",
+        headers=headers(key), json={"content": words},
+    ) as response:
+        for frame in SSEReader(response):
+            if frame.comment:
+                continue
+            on_runner.append({"seq": frame.id, **frame.data})
+            execution_id = on_runner[0]["execution_id"]
+            if len(on_runner) in (1, 6):
+                name, after = ("start", 0) if len(on_runner) == 1 else ("middle", 4)
+                threads.append(threading.Thread(target=follow, args=(name, execution_id,
+                                                                     after)))
+                threads[-1].start()
+            if len(on_runner) > 40 and (not redis or len(seen["middle"]) > 20):
+                break
+        wait_for(lambda: ExecutionEvent.objects.filter(execution_id=execution_id,
+                                                       type="content").exists(),
+                 what="content in the event log")
+        runner_server.kill()
+    logged = ExecutionEvent.objects.filter(execution_id=execution_id).order_by("-last_seq")
+    logged_until = logged.values_list("last_seq", flat=True).first()
+
+    settings.TURN_LEASE_SECONDS = 2
+
+    def swept() -> bool:
+        out = io.StringIO()
+        call_command("recover_executions", stdout=out)
+        assert out.getvalue().startswith("recovered ")
+        return Execution.objects.get(pk=execution_id).status != "running"
+
+    wait_for(swept, timeout=30, interval=0.3, what="recovery of the killed turn")
+    for thread in threads:
+        thread.join(20)  # well before the follower's keepalive (with Redis)
+        assert not thread.is_alive(), "a follower got no end"
+
+    for name, events in seen.items():
+        terminal = [e for e in events if e["type"] in ("done", "error")]
+        assert len(terminal) == 1 and events[-1] is terminal[0], (name, events[-3:])
+        assert terminal[0]["message"] == "interrupted"
+        seqs = [e["seq"] for e in events]
+        assert seqs == sorted(set(seqs)) and seqs[-1] == seqs[-2] + 1, (name, seqs[-3:])
+    if redis:  # what made the logged end useless to them: they had seen more than the log
+        assert max(e["seq"] for e in seen["start"][:-1]) >= logged_until, logged_until
+    # a follower resuming where one of them was before the end gets that end, once
+    after = seen["start"][-2]["seq"]
+    _, body = follow_execution(follower_server.url, key, execution_id, last_event_id=after)
+    resumed = events_of(parse_frames(body.decode()))
+    assert [e["type"] for e in resumed][-1:] == ["error"]
+    assert [e["type"] for e in resumed].count("error") == 1 and resumed[0]["seq"] > after
+
+    # the turn is recovered: partial reply stored, session free; the stale runs that named
+    # sessions not theirs (or none that exists) ended too, writing nothing there
+    execution = Execution.objects.get(pk=execution_id)
+    assert execution.status == "failed" and execution.error == "interrupted"
+    assert Message.objects.get(session_id=session.id, role="assistant").metadata["incomplete"]
+    assert Session.objects.get(pk=session.id).turn_execution_id is None
+    for run in poisoned:
+        run.refresh_from_db()
+        assert run.status == "failed" and run.error == "interrupted"
+    assert not Message.objects.filter(session_id=theirs.id).exists()
+
+
+def _stale_runs(tenant: LiveTenant, session_ids: list[str]) -> list[Execution]:
+    """Runs left running an hour ago by a process that died, each naming a session."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from executions import log
+
+    then = timezone.now() - timedelta(hours=1)
+    runs = []
+    for index, session_id in enumerate(session_ids):
+        run = Execution.objects.create(
+            workspace=tenant.tenant.workspace, agent_name="A", session_id=session_id,
+            status="running", started_at=then, heartbeat_at=then + timedelta(seconds=index))
+        log.append(run.id, [{"seq": 1, "type": "content", "content": "not yours"}])
+        runs.append(run)
+    return runs
