@@ -2,10 +2,11 @@
 
 Every event gets the next sequence number, is kept in memory for local followers,
 published on the bus, and appended to the durable log by a flusher that writes at most
-every FLUSH_INTERVAL seconds (content deltas coalesced, never a write per token). When the
-run ends the execution is finished and the starter's finish hook runs (in one
-transaction) before the terminal event is published, so a client that sees `done` can
-read the stored reply.
+every FLUSH_INTERVAL seconds (content deltas coalesced, never a write per token; each run's
+batch in a transaction of its own). When the run ends the execution is finished and the
+starter's finish hook runs (in one transaction) before the terminal event is published, so
+a client that sees `done` can read the stored reply. A run whose events or end cannot be
+stored ends failed with the reason (its session freed at once), storing what it can.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 
 from agents.runtime.loop import run_agent
 from agents.runtime.types import (
@@ -34,6 +35,7 @@ from agents.runtime.types import (
 from executions import bus, log, services, traces
 from executions.services import FinishedRun
 from promptrails.db import run_db
+from promptrails.storable import storable_text
 
 if TYPE_CHECKING:
     from executions.models import Execution
@@ -70,6 +72,8 @@ class LocalRun:
     agent_task: asyncio.Task[Any] | None = None
     flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loop: asyncio.AbstractEventLoop | None = None
+    flush_failures: int = 0  # consecutive flushes that could not write its events
+    storage_error: str | None = None  # set when its events cannot be stored: it ends failed
 
     def events_after(self, seq: int) -> list[log.Event]:
         return [e for e in self.events if e["seq"] > seq]
@@ -78,6 +82,12 @@ class LocalRun:
         self.cancel_requested = True
         if self.agent_task is not None and not self.agent_task.done():
             self.agent_task.cancel()
+
+    def fail(self, error: str) -> None:
+        """Stop because what it produces cannot be stored: it ends failed with `error`."""
+        if self.storage_error is None:
+            self.storage_error = error
+        self.cancel()
 
     def abandon(self) -> None:
         """Stop without storing anything: the execution was already ended elsewhere (its
@@ -171,24 +181,66 @@ async def _emit(run: LocalRun, event: dict[str, Any]) -> None:
 
 
 async def _flush(runs: list[LocalRun]) -> None:
-    """Write the new events of these runs to the log, in one database call."""
+    """Write the new events of these runs to the log, in one database call.
+
+    Each run's batch is written on its own: one run whose events cannot be stored never
+    costs another run its events. A batch that fails goes back in front of its run's
+    pending events (written with the next flush, or with the run's end); a run whose rows
+    are refused (or that failed MAX_FLUSH_FAILURES flushes in a row) is stopped and ends
+    failed (see _finish)."""
     async with contextlib.AsyncExitStack() as stack:
         batches: dict[str, list[log.Event]] = {}
+        flushing: list[LocalRun] = []
         for run in runs:
             if run.pending:
                 await stack.enter_async_context(run.flush_lock)
                 batches[run.spec.execution_id], run.pending = run.pending, []
-        if batches:
-            await run_db(_append, batches)
+                flushing.append(run)
+        if not batches:
+            return
+        try:
+            failed = await run_db(_append, batches)
+        except Exception:  # not even tried (e.g. no database thread): all of them wait
+            for run in flushing:
+                run.pending = batches[run.spec.execution_id] + run.pending
+            raise
+        for run in flushing:
+            error = failed.get(run.spec.execution_id)
+            if error is None:
+                run.flush_failures = 0
+                continue
+            run.pending = batches[run.spec.execution_id] + run.pending
+            run.flush_failures += 1
+            if _refused(error) or run.flush_failures >= MAX_FLUSH_FAILURES:
+                run.fail(_storage_error(error))
 
 
-def _append(batches: dict[str, list[log.Event]]) -> None:
+MAX_FLUSH_FAILURES = 25  # 5 s or more of a run's events not written (every 0.2 s)
+
+
+def _refused(error: BaseException) -> bool:
+    """The rows themselves were refused (e.g. a NUL character on PostgreSQL, sequence
+    numbers already taken because the run was ended elsewhere): writing them again fails
+    again. Other errors (a lost connection, a locked database) may pass."""
+    return isinstance(error, DataError | IntegrityError | ValueError)
+
+
+def _storage_error(error: BaseException) -> str:
+    return f"could not store the run's events ({type(error).__name__})"
+
+
+def _append(batches: dict[str, list[log.Event]]) -> dict[str, Exception]:
+    """Write each run's batch in a transaction of its own; the errors of those that failed."""
+    failed: dict[str, Exception] = {}
     for execution_id, events in batches.items():
         try:
             with transaction.atomic():
                 log.append(execution_id, events)
-        except IntegrityError:  # e.g. ended as "interrupted" elsewhere while it still ran
-            logger.error("event log of %s already has these sequence numbers", execution_id)
+        except Exception as exc:
+            logger.error("could not write %d event(s) of execution %s to its log: %r",
+                         len(events), execution_id, exc)
+            failed[execution_id] = exc
+    return failed
 
 
 def _beat(runs: list[LocalRun], renew: bool) -> tuple[set[str], set[str]]:
@@ -254,7 +306,9 @@ async def _run(run: LocalRun) -> None:
         except asyncio.CancelledError:
             if not run.cancel_requested:
                 raise
-            finished = _partial(spec, state, started, "cancelled", "cancelled")
+            finished = (_partial(spec, state, started, "failed", run.storage_error)
+                        if run.storage_error is not None
+                        else _partial(spec, state, started, "cancelled", "cancelled"))
     except asyncio.CancelledError:
         finished = _partial(spec, state, started, "failed", "interrupted")
         raise
@@ -298,6 +352,49 @@ def _store(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> No
         log.append(spec.execution_id, events)
 
 
+def _store_failed(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> bool:
+    """The end of a run whose end could not be stored as it was (its events, its reply):
+    `finished` (failed, with the reason) in one transaction, unless the execution was
+    already ended elsewhere (then nothing: like an abandoned run). Each event is written
+    if it can be (one bad event costs only itself); the reply is stored as it is, else
+    cleaned of what a database refuses, else without its text, so the session is freed
+    whatever the reply holds. False if even that could not be stored."""
+    contents = dict.fromkeys((finished.content, storable_text(finished.content), ""))
+    for content in contents:
+        attempt = replace(finished, content=content)
+        try:
+            with transaction.atomic():
+                if not services.execution_finish(finished=attempt, if_active=True):
+                    return False
+                traces.spans_record(attempt, execution=spec.execution)
+                if spec.on_finish is not None:
+                    spec.on_finish(attempt)
+                _append_each(spec.execution_id, events)
+            return True
+        except Exception:
+            logger.exception("could not store the failed end of execution %s",
+                             spec.execution_id)
+    return False
+
+
+def _append_each(execution_id: str, events: list[log.Event]) -> None:
+    """Append the events, skipping (and logging) any the database refuses."""
+    try:
+        with transaction.atomic():
+            log.append(execution_id, events)
+        return
+    except Exception as exc:
+        logger.warning("events of execution %s refused together (%r): writing each alone",
+                       execution_id, exc)
+    for event in events:
+        try:
+            with transaction.atomic():
+                log.append(execution_id, [event])
+        except Exception as exc:
+            logger.error("event %s of execution %s cannot be stored: %r", event["seq"],
+                         execution_id, exc)
+
+
 def _terminal(finished: FinishedRun) -> dict[str, Any]:
     if finished.status == "completed":
         return {
@@ -311,21 +408,34 @@ def _terminal(finished: FinishedRun) -> dict[str, Any]:
 
 
 async def _finish(run: LocalRun, finished: FinishedRun) -> None:
-    run.finished = finished
-    terminal = {"seq": len(run.events) + 1, **_terminal(finished)}
-    run.events.append(terminal)
-    stored = False
+    """Store the end (see _store) and publish the terminal event. When that cannot be
+    stored — or the run's events could not be (run.storage_error) — the run ends failed
+    with the reason instead (see _store_failed), so its session is freed now, not when
+    its lease runs out."""
+    seq = len(run.events) + 1
     async with run.flush_lock:  # after any flush of earlier events still under way
-        events, run.pending = [*run.pending, terminal], []
-        try:
-            await run_db(_store, run.spec, finished, events)
-            stored = True
-        except Exception:
-            logger.exception("could not store the end of execution %s", run.spec.execution_id)
-            run.pending = events + run.pending
-    if not stored:  # the log still gets what it can (e.g. the end was stored elsewhere)
-        with contextlib.suppress(Exception):
-            await _flush([run])
+        pending, run.pending = run.pending, []
+        error = run.storage_error
+        if error is None:
+            terminal = {"seq": seq, **_terminal(finished)}
+            try:
+                await run_db(_store, run.spec, finished, [*pending, terminal])
+            except Exception as exc:
+                logger.exception("could not store the end of execution %s",
+                                 run.spec.execution_id)
+                error = f"could not store the end of the run ({type(exc).__name__})"
+        if error is not None:
+            finished = replace(finished, status="failed", error=error, incomplete=True)
+            terminal = {"seq": seq, **_terminal(finished)}
+            try:
+                if not await run_db(_store_failed, run.spec, finished, [*pending, terminal]):
+                    logger.warning("the end of execution %s was not stored (ended elsewhere, "
+                                   "or the database refused it)", run.spec.execution_id)
+            except Exception:
+                logger.exception("could not store the end of execution %s",
+                                 run.spec.execution_id)
+    run.finished = finished
+    run.events.append(terminal)
     await bus.publish(bus.execution_group(run.spec.execution_id), terminal)
 
 

@@ -108,12 +108,17 @@ def executions_ended(*, execution_ids: list[str]) -> set[str]:
     )
 
 
-def execution_finish(*, finished: FinishedRun) -> None:
+def execution_finish(*, finished: FinishedRun, if_active: bool = False) -> bool:
+    """Store how the run ended; with `if_active`, only if it was not ended elsewhere (e.g.
+    recovered as "interrupted"). True if the row was written."""
     now = timezone.now()
     output = {"content": finished.content} if finished.status == "completed" else (
         {"content": finished.content, "incomplete": True} if finished.content else None
     )
-    Execution.objects.filter(pk=finished.execution_id).update(
+    rows = Execution.objects.filter(pk=finished.execution_id)
+    if if_active:
+        rows = rows.filter(status__in=ACTIVE_STATUSES)
+    return bool(rows.update(
         status=finished.status,
         output=output,
         error=finished.error,
@@ -127,7 +132,7 @@ def execution_finish(*, finished: FinishedRun) -> None:
         duration_ms=finished.duration_ms,
         completed_at=now,
         updated_at=now,
-    )
+    ))
 
 
 def execution_request_cancel(*, execution: Execution) -> Execution:

@@ -1,5 +1,6 @@
 """The end of a run: the execution, its spans, the reply and the log's last events, in one
-transaction; the log still gets its terminal event when that transaction fails."""
+transaction; when that transaction fails the run ends failed with the reason instead (the
+log and the bus carry that end, the session is freed)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError
 
 from executions import log, runner
-from executions.models import Execution, ExecutionEvent, Span
+from executions.models import Execution, Span
 from promptrails.db import run_db
 from tests.executions.test_abandon import _session
 
@@ -55,19 +56,19 @@ async def test_the_end_is_stored_with_the_terminal_event_and_the_created_rows_tr
     assert root.input == {"message": "hello there"}
 
 
-async def test_a_failed_end_stores_nothing_of_it_but_the_log_gets_the_terminal_event(
+async def test_an_end_that_cannot_be_stored_ends_the_run_failed_and_frees_its_session(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     append = log.append
     refused: list[int] = []
 
-    def conflicting_once(execution_id: str, events: list[log.Event]) -> None:
+    def refused_once(execution_id: str, events: list[log.Event]) -> None:
         if not refused and any(e["type"] in log.TERMINAL_TYPES for e in events):
             refused.append(events[-1]["seq"])
-            raise IntegrityError("UNIQUE constraint failed (as if ended elsewhere)")
+            raise IntegrityError("refused (as if the database would not take it)")
         append(execution_id, events)
 
-    monkeypatch.setattr(log, "append", conflicting_once)
+    monkeypatch.setattr(log, "append", refused_once)
     published: list[dict[str, Any]] = []
     real_publish = runner.bus.publish
 
@@ -80,14 +81,24 @@ async def test_a_failed_end_stores_nothing_of_it_but_the_log_gets_the_terminal_e
     await asyncio.wait_for(local.done.wait(), 10)
 
     assert refused  # the end's transaction was refused…
+    # …so the run ended failed with the reason, at once (not when its lease runs out): the
+    # partial reply is stored, marked incomplete, and the session is free
     execution = await run_db(Execution.objects.get, pk=execution_id)
-    assert execution.status == "running"  # …and rolled back whole: nothing of the end stored
-    assert await run_db(_replies, execution_id) == 0
-    assert not await run_db(Span.objects.filter(execution_id=execution_id).exists)
-    # the log and the bus still carry the terminal event (a follower is never left waiting;
-    # recovery of the stale execution then stores the reply from this log)
+    assert execution.status == "failed"
+    assert execution.error == "could not store the end of the run (IntegrityError)"
+    assert execution.output is not None and execution.output["incomplete"] is True
+    assert await run_db(_replies, execution_id) == 1
+    assert await run_db(_session_free, execution_id)
+    # the log and the bus carry that end, in the place of the refused one
     events = await run_db(_logged, execution_id)
-    assert events[-1]["type"] == "done" and events[-1]["seq"] == refused[0]
-    assert published[-1] == events[-1]
-    rows = await run_db(lambda: ExecutionEvent.objects.filter(execution_id=execution_id).count())
-    assert rows >= 2  # the first event and the content, then the terminal
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["type"] == "error" and events[-1]["seq"] == refused[0]
+    assert events[-1]["message"] == execution.error
+    assert published[-1] == events[-1] == local.events[-1]
+
+
+def _session_free(execution_id: str) -> bool:
+    from chat.models import Session
+
+    session_id = Execution.objects.get(pk=execution_id).session_id
+    return Session.objects.get(pk=session_id).turn_execution_id is None
