@@ -191,7 +191,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 payload = await sub.get(max(recheck_at - loop.time(), 0.0))
                 if loop.time() >= recheck_at:
                     recheck_at = loop.time() + AUTH_RECHECK_SECONDS
-                    if not await run_db(_key_active, self.api_key_id):
+                    try:
+                        active = await run_db(_key_active, self.api_key_id)
+                    except Exception:  # the database away: try again at the next check
+                        logger.warning("could not re-check a socket's API key", exc_info=True)
+                        active = True
+                    if not active:
                         return await self._shut(CLOSE_UNAUTHORIZED)
             if not payload:
                 continue

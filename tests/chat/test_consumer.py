@@ -435,3 +435,22 @@ async def test_a_key_revoked_without_announcement_is_noticed_on_recheck(
     assert output == {"type": "websocket.close", "code": 4401}
     await communicator.disconnect()
     await _no_subscription_left(session.id)
+
+
+async def test_the_admins_revoke_action_closes_the_keys_sockets(world: Any) -> None:
+    tenant, _, session = world
+    key_id = await run_db(_key_id, tenant)
+    communicator = await connected(session, tenant)
+
+    def revoke_in_the_admin() -> None:  # a sync view in a thread, as under ASGI
+        admin = Client()
+        admin.force_login(get_user_model().objects.create_superuser("root", password="pw-1234"))
+        response = admin.post("/admin/promptrails/apikey/",
+                              {"action": "revoke", "_selected_action": [key_id]})
+        assert response.status_code == 302, response.content
+
+    await sync_to_async(revoke_in_the_admin)()
+    output = await communicator.receive_output(5)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+    await _no_subscription_left(session.id)

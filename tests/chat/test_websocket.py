@@ -251,3 +251,28 @@ async def test_a_path_with_nul_closes_4404(live_tenant: LiveTenant) -> None:
     for path_id in (f"{session_id}%00", "%00", "a%00b"):
         assert await close_code(ws_url(live_tenant, path_id),
                                 additional_headers=headers(live_tenant)) == 4404
+
+
+async def test_a_key_revoked_in_another_process_closes_its_sockets(
+    live_tenant: LiveTenant,
+) -> None:
+    from django.conf import settings
+
+    from promptrails.db import run_db
+    from promptrails.models import ApiKey, hash_api_key
+    from promptrails.services import api_key_revoke
+
+    if not settings.REDIS_URL:
+        pytest.skip("processes share the bus through Redis only")
+    session_id = new_session(live_tenant)
+    async with connect(ws_url(live_tenant, session_id),
+                       additional_headers=headers(live_tenant)) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert (await recv(ws))["type"] == "pong"
+        # revoked here, in the test process: the server hears it through Redis
+        digest = hash_api_key(live_tenant.tenant.raw_key)
+        assert await run_db(lambda: api_key_revoke(
+            keys=ApiKey.objects.filter(key_hash=digest))) == 1
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 4401
