@@ -1,4 +1,4 @@
-"""The agent loop: stream a model, run built-in tools, repeat, with retries/fallback.
+"""The agent loop: stream a model, run its tools, repeat, with retries/fallback.
 
 Behaviour (see also the tests in ``tests/runtime/test_loop.py``):
 
@@ -31,6 +31,11 @@ Behaviour (see also the tests in ``tests/runtime/test_loop.py``):
   NUL characters dropped, unpaired surrogates replaced by U+FFFD (PostgreSQL stores
   neither); tool arguments with NaN/Infinity or nested deeper than
   ``MAX_ARGUMENT_DEPTH`` are invalid arguments (the tool does not run).
+* Tools come from the run's registry (:func:`tools.build_registry`): built-in names and
+  :class:`tools.Tool` objects (an MCP server's tools) alike; the loop knows no transport.
+  Each call has the tool's own ``timeout`` (else ``TOOL_TIMEOUT``); a tool that fails,
+  times out or raises is an error result the model sees, never a failed run. A result
+  longer than ``TOOL_RESULT_MAX_CHARS`` is cut there with a note saying so.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from promptrails.storable import (
 
 from .pricing import cost_for
 from .providers import get_provider
-from .tools import BUILTIN_TOOLS, BuiltinTool, ToolError
+from .tools import BUILTIN_TOOLS, Tool, ToolError, build_registry
 from .types import (
     INVALID_ARGUMENTS_KEY,
     AgentRun,
@@ -81,6 +86,7 @@ Emit = Callable[[RunEvent], Awaitable[None]]
 
 MAX_RETRY_DELAY = 10.0
 TOOL_TIMEOUT = 30.0
+TOOL_RESULT_MAX_CHARS = 20_000  # what a tool result may put in front of the model
 SEPARATOR = "\n\n"
 
 ERR_TOOL_BUDGET = "tool call budget exhausted"
@@ -144,6 +150,14 @@ def _storable_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     return storable_value(arguments)  # type: ignore[no-any-return]
 
 
+def _capped(text: str, limit: int = TOOL_RESULT_MAX_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with a note saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return (f"{text[:limit]}\n[truncated: the result was {len(text)} characters; only the "
+            f"first {limit} are shown]")
+
+
 def _storable_chunk(chunk: ProviderChunk) -> ProviderChunk:
     """The chunk with its text made storable (the same object when it already is)."""
     if isinstance(chunk, TextDelta | ThinkingDelta):
@@ -181,9 +195,9 @@ class _Runner:
         self.run = run
         self.emit = emit
         self.state = state
-        self.tools: dict[str, BuiltinTool] = {}
+        self.tools: dict[str, Tool] = {}
         if run.budget.max_tool_calls > 0:
-            self.tools = {n: BUILTIN_TOOLS[n] for n in run.tools if n in BUILTIN_TOOLS}
+            self.tools = build_registry(run.tools, BUILTIN_TOOLS)
         self.candidates: list[tuple[ModelSpec, bool]] = [(run.model, False)]
         if run.fallback is not None:
             self.candidates.append((run.fallback, True))
@@ -379,12 +393,13 @@ class _Runner:
         if INVALID_ARGUMENTS_KEY in call.arguments:
             raw = call.arguments[INVALID_ARGUMENTS_KEY]
             return "", f"arguments are not a valid JSON object: {raw!r}"
+        limit = tool.timeout or TOOL_TIMEOUT
         try:
-            return await asyncio.wait_for(tool.run(dict(call.arguments)), TOOL_TIMEOUT), None
+            return await asyncio.wait_for(tool.run(dict(call.arguments)), limit), None
         except ToolError as exc:
             return "", str(exc)
         except TimeoutError:
-            return "", f"tool timed out after {TOOL_TIMEOUT:g}s"
+            return "", f"tool timed out after {limit:g}s"
         except Exception as exc:
             return "", f"{type(exc).__name__}: {exc}"
 
@@ -393,10 +408,14 @@ class _Runner:
         started_at = time.time()
         t0 = time.monotonic()
         result, error = await self._run_tool(call)
-        result = storable_text(result)
+        if not isinstance(result, str):
+            result, error = "", f"tool returned {type(result).__name__}, not text"
+        result = storable_text(_capped(result))
         error = storable_text(error) if error is not None else None
         duration = _ms(time.monotonic() - t0)
         tool = self.tools.get(call.name)
+        if error is not None:
+            error = _capped(error, 2000)
         if error is None and tool is not None:
             try:
                 summary = tool.summarize(call.arguments, result)
@@ -414,6 +433,8 @@ class _Runner:
                 error=error,
                 duration_ms=duration,
                 started_at=started_at,
+                kind=tool.kind if tool is not None else "unknown",
+                attributes=dict(tool.attributes) if tool is not None else {},
             )
         )
         await self.emit(
@@ -486,6 +507,6 @@ async def run_agent(
     return await runner.run_loop()
 
 
-def tool_specs(names: tuple[str, ...] | list[str]) -> tuple[Any, ...]:
-    """ToolSpecs of the named built-in tools (unknown names are skipped)."""
-    return tuple(BUILTIN_TOOLS[n].spec() for n in names if n in BUILTIN_TOOLS)
+def tool_specs(names: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+    """ToolSpecs of a run's tools (built-in names or Tool objects; unknown names skipped)."""
+    return tuple(t.spec() for t in build_registry(names, BUILTIN_TOOLS).values())

@@ -126,7 +126,8 @@ class AgentRun:
     history: tuple[Message, ...]
     user_message: str
     fallback: ModelSpec | None = None
-    tools: tuple[str, ...] = ()  # names of built-in tools
+    # built-in tool names, or runtime.tools.Tool objects (e.g. an MCP server's tools)
+    tools: tuple[Any, ...] = ()
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -198,6 +199,8 @@ class ToolRun:
     error: str | None
     duration_ms: int
     started_at: float  # time.time()
+    kind: str = "builtin"  # the tool's kind: "builtin" | "mcp"
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False)  # for the trace
 
 
 @dataclass

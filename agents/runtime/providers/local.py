@@ -7,6 +7,13 @@ expression, the first round calls it (no text before the call); likewise
 ``current_time`` when the message mentions time/clock/date (timezone: an IANA name
 found in the message, else UTC). Once tool results are back it answers from them.
 
+Any attached tool (an MCP server's too) can be called deterministically with a message
+whose first line is ``/tool <name> {json arguments}`` (arguments optional, default
+``{}``): the first round calls exactly that tool, the next answers with its result
+(``The <name> tool returned: …``). An unknown name gets a reply listing the tools
+offered; arguments that are not a JSON object are passed on as invalid (the loop
+answers with an error result, and so does this model).
+
 Streams word by word, sleeping ``PROMPTRAILS_LOCAL_MODEL_DELAY`` seconds per word
 (default 0.02).
 """
@@ -14,13 +21,16 @@ Streams word by word, sleeping ``PROMPTRAILS_LOCAL_MODEL_DELAY`` seconds per wor
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import AsyncGenerator
+from typing import Any
 from zoneinfo import available_timezones
 
 from ..context_window import estimate_tokens, message_tokens
 from ..types import (
+    INVALID_ARGUMENTS_KEY,
     Finish,
     Message,
     ModelRequest,
@@ -33,6 +43,7 @@ from ..types import (
 DEFAULT_DELAY = 0.02
 _EXPRESSION = re.compile(r"[-+(]*\d[\d.\s()+\-*/%]*")
 _TIME_WORDS = re.compile(r"\b(time|clock|date|day|hour)\b", re.IGNORECASE)
+_TOOL_COMMAND = re.compile(r"\A\s*/tool\s+(\S+)[ \t]*(.*)\Z", re.DOTALL)
 _ZONE = re.compile(r"\b[A-Z][A-Za-z_]+(?:/[A-Za-z_\-]+)+\b|\bUTC\b")
 
 
@@ -68,6 +79,23 @@ def find_timezone(text: str) -> str:
         if match.group(0) in zones:
             return match.group(0)
     return "UTC"
+
+
+def tool_command(text: str) -> tuple[str, dict[str, Any]] | None:
+    """``(name, arguments)`` of a ``/tool <name> {json}`` message, else None."""
+    match = _TOOL_COMMAND.match(text)
+    if match is None:
+        return None
+    name, raw = match.group(1), match.group(2).strip()
+    if not raw:
+        return name, {}
+    try:
+        arguments = json.loads(raw)
+    except ValueError:
+        return name, {INVALID_ARGUMENTS_KEY: raw}
+    if not isinstance(arguments, dict):
+        return name, {INVALID_ARGUMENTS_KEY: raw}
+    return name, arguments
 
 
 def _quote(text: str, limit: int = 200) -> str:
@@ -109,6 +137,14 @@ def plan_reply(request: ModelRequest) -> tuple[list[ToolCall], str]:
             else:
                 sentences.append(f"The {name} tool returned: {result.content}")
         return [], f"{prefix} " + " ".join(sentences)
+
+    command = tool_command(last_user)
+    if command is not None:
+        name, arguments = command
+        if name in tool_names:
+            return [ToolCall(id=f"call_local_{turn}_0", name=name, arguments=arguments)], ""
+        offered = ", ".join(sorted(tool_names)) or "none"
+        return [], f"{prefix} There is no tool named {name!r} here (tools: {offered})."
 
     calls_out: list[ToolCall] = []
     if "calculator" in tool_names:
