@@ -12,6 +12,7 @@ from django.db import models
 from promptrails.ids import KsuidField
 
 API_KEY_PREFIX = "pr_live_"
+BROWSER_KEY_PREFIX = "pr_browser_"  # browser-only keys (browser/): public, chat only
 
 
 def hash_api_key(raw: str) -> str:
@@ -43,6 +44,10 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 
 
 class ApiKey(models.Model):
+    class Kind(models.TextChoices):
+        WORKSPACE = "workspace", "Workspace (management API)"
+        BROWSER = "browser", "Browser (chat only, public)"
+
     id = KsuidField(primary_key=True)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=200, default="default")
@@ -51,6 +56,13 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.WORKSPACE)
+    # Browser keys only (browser/): the agents it may chat with, the exact origins of the
+    # pages that may use it, and its own limit of requests per minute per visitor address
+    # (empty: settings.BROWSER_RATE_LIMIT_PER_MINUTE).
+    allowed_agent_ids = models.JSONField(default=list, blank=True)
+    allowed_origins = models.JSONField(default=list, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
 
     objects: Any = ApiKeyQuerySet.as_manager()
 
@@ -62,10 +74,10 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @staticmethod
-    def generate() -> tuple[str, str, str]:
+    def generate(prefix: str = API_KEY_PREFIX) -> tuple[str, str, str]:
         """A new raw key, with its prefix and hash; the raw key is shown once, never stored."""
-        raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
-        return raw, raw[: len(API_KEY_PREFIX) + 4], hash_api_key(raw)
+        raw = prefix + secrets.token_urlsafe(32)
+        return raw, raw[: len(prefix) + 4], hash_api_key(raw)
 
 
 class Membership(models.Model):

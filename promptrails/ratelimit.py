@@ -116,8 +116,13 @@ def limits_for(auth: WorkspaceAuth) -> list[Limit]:
 
 def enforce(auth: WorkspaceAuth) -> None:
     """Count this request against every limit that applies; 429 when one is exceeded."""
+    enforce_limits(limits_for(auth))
+
+
+def enforce_limits(limits: list[Limit]) -> None:
+    """Count this request against each of `limits`; 429 when one is exceeded."""
     now = time.time()
-    for limit in limits_for(auth):
+    for limit in limits:
         hit = _hit(limit, now)
         if hit is None:
             return

@@ -47,6 +47,8 @@ def workspace_from_api_key(raw: str) -> WorkspaceAuth:
         raise AuthFailed("Invalid API key.")
     if key.revoked_at is not None:
         raise AuthFailed("This API key has been revoked.")
+    if key.kind == ApiKey.Kind.BROWSER:  # public: only for the browser chat API (browser/)
+        raise AuthFailed("A browser key opens only POST /api/v1/browser/chat/token.")
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
