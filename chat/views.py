@@ -51,12 +51,14 @@ class SessionListView(APIView):
 
     @extend_schema(operation_id="chat_sessions_create", request=docs.SessionCreateSerializer,
                    responses=responses(one(docs.SessionSerializer), 404, status=201,
-                                       body=True))
+                                       body=True),
+                   description="`agentId` is accepted as an alias of `agent_id`.")
     def post(self, request: Request) -> Response:
         body = body_of(request)
         session = services.session_create(
             workspace=request_workspace(request),
-            agent_id=body.get("agent_id"),
+            # agentId: what the JS SDK sends when given createSession({agentId, ...})
+            agent_id=body["agent_id"] if "agent_id" in body else body.get("agentId"),
             title=clean_title(body.get("title")),
             metadata=clean_metadata(body.get("metadata")),
             user_id=clean_user_id(body.get("user_id")),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from promptrails.api.errors import api_not_found
@@ -18,6 +19,8 @@ urlpatterns = [
     path("api/v1/", include("agents.urls")),
     path("api/v1/", include("executions.urls")),
     path("api/v1/", include("chat.urls")),
-    re_path(r"^api/.*$", api_not_found),
+    path("api/v1/", include("executions.approvals_v1")),
+    # exempt: an unknown route is a 404 whatever the method (not a CSRF 403)
+    re_path(r"^api/.*$", csrf_exempt(api_not_found)),
     path("", include("chat.page_urls")),
 ]
