@@ -58,11 +58,13 @@ INSTALLED_APPS = [
     "agents",
     "executions",
     "chat",
+    "browser",
 ]
 
 MIDDLEWARE = [
     "promptrails.middleware.RequestSizeLimitMiddleware",
     "promptrails.middleware.LoginThrottleMiddleware",
+    "browser.middleware.BrowserKeyBoundaryMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -168,7 +170,9 @@ CSRF_FAILURE_VIEW = "promptrails.api.errors.csrf_failure"
 
 # --- CORS -------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
-CORS_URLS_REGEX = r"^/api/.*$"
+# For the management API. The browser chat routes answer CORS from their browser key's
+# origins instead (browser/cors.py).
+CORS_URLS_REGEX = r"^/api/(?!v1/browser/).*$"
 CORS_ALLOW_HEADERS = ["x-api-key", "content-type", "accept", "authorization", "x-workspace-id",
                       "last-event-id", "idempotency-key"]
 
@@ -229,6 +233,17 @@ RATE_LIMIT_WORKSPACE_PER_MINUTE = int(
 )
 MAX_CONCURRENT_TURNS_PER_WORKSPACE = int(
     os.environ.get("PROMPTRAILS_MAX_CONCURRENT_TURNS", "50")
+)
+# Browser keys (browser/): requests per minute per visitor address and key, unless the key
+# sets its own; the lifetime of the bearer a browser key is exchanged for.
+BROWSER_RATE_LIMIT_PER_MINUTE = int(
+    os.environ.get("PROMPTRAILS_BROWSER_RATE_LIMIT_PER_MINUTE", "60")
+)
+BROWSER_TOKEN_SECONDS = int(os.environ.get("PROMPTRAILS_BROWSER_TOKEN_SECONDS", "900"))
+# An open browser stream also checks this often whether its key was revoked (the bus tells
+# it at once with Redis; this is for a single process without it, or a lost message).
+BROWSER_REVOCATION_CHECK_SECONDS = float(
+    os.environ.get("PROMPTRAILS_BROWSER_REVOCATION_CHECK_SECONDS", "5")
 )
 RATE_LIMIT_LOGIN_PER_MINUTE = int(os.environ.get("PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE", "10"))
 # Proxies whose X-Forwarded-For is believed (addresses or networks; none by default):

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("agents.urls")),
     path("api/v1/", include("executions.urls")),
     path("api/v1/", include("chat.urls")),
+    path("api/v1/", include("browser.urls")),
     path("api/v1/", include("executions.approvals_v1")),
     # exempt: an unknown route is a 404 whatever the method (not a CSRF 403)
     re_path(r"^api/.*$", csrf_exempt(api_not_found)),

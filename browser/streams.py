@@ -1,0 +1,76 @@
+"""A browser chat stream ends when its browser key is revoked (the turn itself runs on).
+
+The revocation is announced on the key's bus group (promptrails.services.api_key_revoke):
+heard at once in every process with Redis. Without it (or should the message be lost) the
+database is asked every settings.BROWSER_REVOCATION_CHECK_SECONDS while the stream lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import cast
+
+from django.conf import settings
+
+from executions import bus
+from promptrails.db import run_db
+from promptrails.models import ApiKey
+from promptrails.services import API_KEY_REVOKED, api_key_group
+
+_END = object()
+_REVOKED = object()
+
+
+def _key_active(key_id: str) -> bool:
+    return ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).exists()
+
+
+async def until_revoked(chunks: AsyncIterator[bytes], key_id: str) -> AsyncIterator[bytes]:
+    """`chunks` as they come, until they end or the key `key_id` is revoked (announced on
+    its bus group by promptrails.services.api_key_revoke, from any process)."""
+    async with bus.subscribe(api_key_group(key_id)) as announcements:
+        # subscribed first: a revocation committed from now on is heard; one before, read
+        if not await run_db(_key_active, key_id):
+            return
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=64)
+        failed: list[BaseException] = []
+
+        async def pump() -> None:
+            try:
+                async for chunk in chunks:
+                    await queue.put(chunk)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+                failed.append(exc)
+            await queue.put(_END)
+
+        async def watch() -> None:
+            every = settings.BROWSER_REVOCATION_CHECK_SECONDS
+            while True:
+                message = await announcements.get(wait=every)
+                if message is None:  # nothing heard for a while: ask the database
+                    if await run_db(_key_active, key_id):
+                        continue
+                elif message.get("type") != API_KEY_REVOKED:
+                    continue
+                await queue.put(_REVOKED)
+                return
+
+        tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(watch())]
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END and failed:
+                    raise failed[0]
+                if item is _END or item is _REVOKED:
+                    return
+                yield cast(bytes, item)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
