@@ -26,13 +26,13 @@ class ApprovalSerializer(S.Serializer):
     agent_id = S.CharField(allow_null=True)
     checkpoint_name = S.CharField(allow_blank=True)
     payload = S.DictField(child=S.JSONField())
-    status = S.ChoiceField(choices=STATUSES)
+    status = S.CharField(help_text="pending, approved, rejected or expired.")
     reason = S.CharField(allow_null=True)
     decided_at = S.DateTimeField(allow_null=True)
     created_at = S.DateTimeField()
 
 
-class DecisionSerializer(S.Serializer):
+class ApprovalDecisionSerializer(S.Serializer):
     decision = S.ChoiceField(choices=["approved", "rejected"])
     reason = S.CharField(required=False, allow_blank=True)
 
@@ -54,7 +54,7 @@ class ApprovalDetailView(APIView):
 
 
 class ApprovalDecideView(APIView):
-    @extend_schema(operation_id="approvals_decide", request=DecisionSerializer,
+    @extend_schema(operation_id="approvals_decide", request=ApprovalDecisionSerializer,
                    responses=responses(one(ApprovalSerializer), 404, body=True))
     def post(self, request: Request, approval_id: str) -> Response:
         raise NotFound("Approval not found.")
