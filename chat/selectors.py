@@ -13,6 +13,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from agents.runtime.types import Message as RuntimeMessage
+from agents.runtime.types import ToolCall
 from chat.models import Message, Session
 from promptrails.api.errors import NotFound, validation_error
 from promptrails.models import Workspace
@@ -112,6 +113,7 @@ def history_newest_first(*, session_id: str) -> Iterator[RuntimeMessage]:
 
     A short conversation costs one small read; a long one reads batches that double in
     size, so a full context window is a handful of queries, never the whole session.
+    A reply that called tools comes back as the model saw it (:func:`_with_tools`).
     """
     last_id: str | None = None
     size = HISTORY_BATCH
@@ -119,10 +121,37 @@ def history_newest_first(*, session_id: str) -> Iterator[RuntimeMessage]:
         qs = Message.objects.filter(session_id=session_id, role__in=["user", "assistant"])
         if last_id is not None:
             qs = qs.filter(id__lt=last_id)
-        batch = list(qs.order_by("-id").values_list("id", "role", "content")[:size])
-        for message_id, role, content in batch:
-            yield RuntimeMessage(role=role, content=content)
+        batch = list(qs.order_by("-id").values_list(
+            "id", "role", "content", "tool_calls", "tool_results")[:size])
+        for message_id, role, content, tool_calls, tool_results in batch:
+            if role == "assistant" and tool_calls and tool_results:
+                yield from _with_tools(content, tool_calls, tool_results)
+            else:
+                yield RuntimeMessage(role=role, content=content)
             last_id = message_id
         if len(batch) < size:
             return
         size = min(size * 2, HISTORY_MAX_BATCH)
+
+
+def _with_tools(content: str, tool_calls: Any, tool_results: Any) -> Iterator[RuntimeMessage]:
+    """A stored reply that called tools, newest first as the turn had it: its text, the
+    tools' results, the assistant message with the calls (each provider then renders them
+    its own way: OpenAI tool messages, Anthropic tool_use/tool_result blocks). Only calls
+    that have a result are kept: a call without one is invalid for both providers."""
+    results = {r.get("id"): r for r in tool_results
+               if isinstance(r, dict) and isinstance(r.get("id"), str)}
+    calls = [ToolCall(id=c["id"], name=str(c.get("name") or ""),
+                      arguments=c["arguments"] if isinstance(c.get("arguments"), dict) else {})
+             for c in tool_calls
+             if isinstance(c, dict) and isinstance(c.get("id"), str) and c["id"] in results]
+    if not calls:
+        yield RuntimeMessage(role="assistant", content=content)
+        return
+    yield RuntimeMessage(role="assistant", content=content)
+    for call in reversed(calls):
+        result = results[call.id]
+        error = result.get("error")
+        text = f"Error: {error}" if error is not None else str(result.get("result") or "")
+        yield RuntimeMessage(role="tool", content=text, tool_call_id=call.id, name=call.name)
+    yield RuntimeMessage(role="assistant", content="", tool_calls=tuple(calls))
