@@ -195,10 +195,41 @@ class CredentialAdmin(WorkspaceScopedAdmin):
 
 @admin.register(McpTool)
 class McpToolAdmin(WorkspaceScopedAdmin):
-    list_display = ("name", "workspace", "type", "is_active", "status")
+    """Built-in tools and MCP servers. A server's URL, headers and credential link are set
+    through the API (checked by the outbound policy; headers stored encrypted and shown
+    masked, never the credential's value); here: its status, last error, the tools it
+    offered at the last discovery, and a discover action."""
+
+    list_display = ("name", "workspace", "type", "is_active", "status", "discovered_at")
     list_select_related = ("workspace",)
-    list_filter = (("workspace", ScopedRelatedFilter), "type", "is_active")
+    list_filter = (("workspace", ScopedRelatedFilter), "type", "is_active", "status")
     search_fields = ("name", "description")
+    fields = ("workspace", "name", "type", "description", "is_active", "status", "config",
+              "credential", "last_error", "discovered_at", "discovered_tool_list")
+    readonly_fields = ("workspace", "type", "status", "config", "credential", "last_error",
+                       "discovered_at", "discovered_tool_list")
+    actions = ("discover_now",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created through the API (POST /api/v1/mcp-tools)
+
+    @admin.display(description="Discovered tools")
+    def discovered_tool_list(self, obj: McpTool) -> str:
+        return "\n".join(f"{t.get('name')}: {t.get('description', '')}"[:300]
+                         for t in obj.discovered_tools or []) or "—"
+
+    @admin.action(description="Discover the selected MCP servers' tools now")
+    def discover_now(self, request: HttpRequest, queryset: Any) -> None:
+        from agents.mcp.services import REMOTE_MCP, mcp_tool_discover
+        from promptrails.api.errors import ApiError
+
+        for tool in queryset.filter(type=REMOTE_MCP).select_related("credential"):
+            try:
+                found = mcp_tool_discover(tool=tool)
+            except ApiError as exc:
+                self.message_user(request, f"{tool.name}: {exc.message}", level="error")
+            else:
+                self.message_user(request, f"{tool.name}: {len(found)} tool(s) discovered.")
 
 
 @admin.register(AgentVersion)

@@ -70,17 +70,27 @@ class Credential(models.Model):
 
 
 class McpTool(models.Model):
-    """A tool a version can attach; built-in tools have type "builtin"."""
+    """A tool a version can attach: a built-in (type "builtin") or an MCP server (type
+    "remote_mcp", agents/mcp/): every tool the server offers, as discovered."""
 
     id = KsuidField(primary_key=True)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tools")
     name = models.CharField(max_length=100)
     type = models.CharField(max_length=32, default="builtin")
     description = models.TextField(blank=True, default="")
+    # remote_mcp: {"url", "transport_type", "headers" (masked), "allowed_tools"?,
+    # "timeout_seconds"?}; the headers as written are in encrypted_headers
     config = models.JSONField(default=dict, blank=True)
     schema = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
     status = models.CharField(max_length=32, default="active")
+    credential = models.ForeignKey(Credential, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="mcp_tools",
+                                   help_text="Fills the headers' {{placeholders}}")
+    encrypted_headers = models.TextField(blank=True, default="")
+    discovered_tools = models.JSONField(default=list, blank=True)
+    discovered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

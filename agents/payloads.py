@@ -180,8 +180,12 @@ def tool_payload(tool: McpTool) -> dict[str, Any]:
         "schema": tool.schema,
         "is_active": tool.is_active,
         "status": tool.status,
-        "credential_id": None,
+        "credential_id": tool.credential_id,
         "template_id": None,
+        # extensions: the server's tools as last discovered, and why discovery last failed
+        "discovered_tools": tool.discovered_tools or [],
+        "discovered_at": iso(tool.discovered_at),
+        "last_error": tool.last_error or None,
         "created_at": iso(tool.created_at),
         "updated_at": iso(tool.updated_at),
     }

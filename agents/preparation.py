@@ -6,11 +6,14 @@ Pure reads, synchronous, a handful of queries. Errors are 400 ``validation_error
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from agents.models import Agent, AgentVersion, LLMModel, PromptVersion
+from agents.mcp.binding import server_tools
+from agents.mcp.services import REMOTE_MCP, discovery_for_run, discovery_ttl, server_ref
+from agents.models import Agent, AgentVersion, LLMModel, McpTool, PromptVersion
 from agents.runtime.types import ModelSpec, RunBudget
 from agents.selectors import credential_for_provider, llm_model_resolve
 from agents.services import credential_secret
@@ -29,11 +32,15 @@ class PreparedAgent:
     fallback: ModelSpec | None
     system_template: str
     user_template: str
-    tools: tuple[str, ...]  # built-in tool names attached (active ones)
+    # the run's tool registry entries: built-in tool names attached (active ones), then the
+    # tools of each attached MCP server (agents.mcp.binding.McpServerTool), names unique
+    tools: tuple[Any, ...]
     temperature: float | None
     top_p: float | None
     max_tokens: int | None
     budget: RunBudget
+    # time.time() after which an MCP server's discovery is stale: prepared again then
+    refresh_at: float | None = None
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -41,7 +48,8 @@ def _invalid(field: str, message: str) -> ApiError:
 
 
 def _version(agent: Agent, version_id: str | None) -> AgentVersion:
-    qs = AgentVersion.objects.filter(agent=agent).prefetch_related("tool_links__tool")
+    qs = AgentVersion.objects.filter(agent=agent).prefetch_related(
+        "tool_links__tool__credential")
     if version_id:
         version = qs.filter(pk=version_id).first()
         if version is None:
@@ -189,6 +197,9 @@ def prepare_agent(*, workspace: Workspace, agent: Agent, version_id: str | None 
         revision = config_revision(workspace)
     key = (agent.pk, version_id)
     prepared = prepared_cache.get(key, revision)
+    if prepared is not None and prepared.refresh_at is not None \
+            and time.time() >= prepared.refresh_at:
+        prepared = None  # an MCP server's tool list is due for a refresh
     if prepared is None:
         prepared = _prepare(workspace, agent, version_id)
         prepared_cache.put(key, revision, prepared)
@@ -206,11 +217,12 @@ def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> Prep
                     model=_resolve(fallback_ref, "model_config.fallback_model_id"))
         if fallback_ref else None
     )
-    tools = tuple(
-        link.tool.name
-        for link in sorted(version.tool_links.all(), key=lambda x: (x.sort_order, x.pk))
-        if link.tool.is_active and link.tool.type == "builtin"
-    )
+    links = sorted(version.tool_links.all(), key=lambda x: (x.sort_order, x.pk))
+    builtins = [link.tool.name for link in links
+                if link.tool.is_active and link.tool.type == "builtin"]
+    tools, refresh_at = _mcp_tools(
+        [link.tool for link in links if link.tool.is_active and link.tool.type == REMOTE_MCP],
+        taken=set(builtins))
     return PreparedAgent(
         agent_id=agent.pk,
         agent_name=agent.name,
@@ -219,12 +231,35 @@ def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> Prep
         fallback=fallback,
         system_template=prompt_version.system_prompt,
         user_template=prompt_version.user_prompt,
-        tools=tools,
+        tools=(*builtins, *tools),
+        refresh_at=refresh_at,
         temperature=model_config.get("temperature"),
         top_p=model_config.get("top_p"),
         max_tokens=model_config.get("max_tokens"),
         budget=_budget(version.run_budget or {}),
     )
+
+
+MIN_REFRESH_DELAY = 60.0
+
+
+def _mcp_tools(servers: list[McpTool], *, taken: set[str]) -> tuple[list[Any], float | None]:
+    """Every attached MCP server's tools as registry entries (from its stored discovery,
+    refreshed first when missing or stale), and when the earliest discovery goes stale."""
+    tools: list[Any] = []
+    refresh_at: float | None = None
+    for server in servers:
+        discovered = discovery_for_run(server)
+        timeout = server.config.get("timeout_seconds")
+        tools += server_tools(server=server_ref(server), discovered=discovered,
+                              allowed=server.config.get("allowed_tools"), taken=taken,
+                              timeout=float(timeout) if isinstance(timeout, int | float)
+                              else None)
+        stale_at = (server.discovered_at.timestamp() + discovery_ttl()
+                    if server.discovered_at is not None else 0.0)
+        stale_at = max(stale_at, time.time() + MIN_REFRESH_DELAY)
+        refresh_at = stale_at if refresh_at is None else min(refresh_at, stale_at)
+    return tools, refresh_at
 
 
 def _render(system_template: str, user_template: str,

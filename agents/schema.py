@@ -179,6 +179,12 @@ class CredentialCheckSerializer(CredentialSerializer):
     check_error = S.CharField(allow_null=True)
 
 
+class DiscoveredToolSerializer(S.Serializer):
+    name = S.CharField()
+    description = S.CharField(allow_blank=True)
+    inputSchema = _object()  # noqa: N815 - the MCP wire name
+
+
 class ToolSerializer(S.Serializer):
     id = S.CharField()
     workspace_id = S.CharField()
@@ -191,5 +197,19 @@ class ToolSerializer(S.Serializer):
     status = S.CharField()
     credential_id = S.CharField(allow_null=True)
     template_id = S.CharField(allow_null=True)
+    discovered_tools = DiscoveredToolSerializer(many=True)
+    discovered_at = S.DateTimeField(allow_null=True)
+    last_error = S.CharField(allow_null=True)
     created_at = S.DateTimeField()
     updated_at = S.DateTimeField()
+
+
+class McpDiscoverSerializer(S.Serializer):
+    tools = DiscoveredToolSerializer(many=True)
+    trace_id = S.CharField()
+
+
+class McpCallResultSerializer(S.Serializer):
+    content = S.ListField(child=_object())
+    is_error = S.BooleanField()
+    trace_id = S.CharField()

@@ -46,4 +46,7 @@ urlpatterns: list[URLPattern] = [
          name="credential-check"),
     path("mcp-tools", views.ToolListView.as_view(), name="mcp-tool-list"),
     path("mcp-tools/<str:tool_id>", views.ToolDetailView.as_view(), name="mcp-tool-detail"),
+    path("mcp-tools/<str:tool_id>/discover", views.ToolDiscoverView.as_view(),
+         name="mcp-tool-discover"),
+    path("mcp-tools/<str:tool_id>/call", views.ToolCallView.as_view(), name="mcp-tool-call"),
 ]

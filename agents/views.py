@@ -13,6 +13,13 @@ from rest_framework.views import APIView
 
 from agents import payloads, selectors, services
 from agents import schema as docs
+from agents.mcp import serializers as mcp_serializers
+from agents.mcp import services as mcp_services
+from agents.mcp.serializers import (
+    McpToolCallSerializer,
+    McpToolCreateSerializer,
+    McpToolUpdateSerializer,
+)
 from agents.preparation import preview_prompts
 from agents.serializers import (
     AGENT_TYPES,
@@ -437,6 +444,22 @@ class ToolListView(APIView):
         return _page(request, selectors.tool_list(workspace=request_workspace(request)),
                      payloads.tool_payload)
 
+    @extend_schema(operation_id="mcp_tools_create", request=McpToolCreateSerializer,
+        responses=responses(one(docs.ToolSerializer), 404, status=201, body=True),
+        description="An MCP server as a tool: type `remote_mcp`, config `{url, "
+                    "transport_type: http|sse, headers, allowed_tools?, timeout_seconds?}`. "
+                    "Header values may use `{{placeholders}}` filled from the linked "
+                    "credential when a request is made; headers are returned masked.")
+    def post(self, request: Request) -> Response:
+        body = _valid(McpToolCreateSerializer, request)
+        active = mcp_serializers.active_from(body)
+        tool = mcp_services.mcp_tool_create(
+            workspace=request_workspace(request), name=body["name"], type=body["type"],
+            config=body.get("config"), credential_id=body.get("credential_id"),
+            description=body.get("description") or "",
+            is_active=True if active is None else active)
+        return data(payloads.tool_payload(tool), status.HTTP_201_CREATED)
+
 
 class ToolDetailView(APIView):
     @extend_schema(operation_id="mcp_tools_retrieve",
@@ -444,3 +467,53 @@ class ToolDetailView(APIView):
     def get(self, request: Request, tool_id: str) -> Response:
         tool = selectors.tool_get(workspace=request_workspace(request), tool_id=tool_id)
         return data(payloads.tool_payload(tool))
+
+    @extend_schema(operation_id="mcp_tools_update", request=McpToolUpdateSerializer,
+        responses=responses(one(docs.ToolSerializer), 404, body=True),
+        description="A masked header value sent back unchanged keeps the stored value.")
+    def patch(self, request: Request, tool_id: str) -> Response:
+        tool = selectors.tool_get(workspace=request_workspace(request), tool_id=tool_id)
+        changes = _valid(McpToolUpdateSerializer, request, partial=True)
+        active = mcp_serializers.active_from(changes)
+        changes.pop("status", None)
+        if active is not None:
+            changes["is_active"] = active
+        tool = mcp_services.mcp_tool_update(tool=tool, changes=changes)
+        return data(payloads.tool_payload(tool))
+
+    @extend_schema(operation_id="mcp_tools_replace", request=McpToolUpdateSerializer,
+        responses=responses(one(docs.ToolSerializer), 404, body=True),
+        description="Same as PATCH: only the given fields change.")
+    def put(self, request: Request, tool_id: str) -> Response:
+        return self.patch(request, tool_id)
+
+    @extend_schema(operation_id="mcp_tools_delete",
+                   responses=responses(None, 404, status=204))
+    def delete(self, request: Request, tool_id: str) -> Response:
+        tool = selectors.tool_get(workspace=request_workspace(request), tool_id=tool_id)
+        mcp_services.mcp_tool_delete(tool=tool)
+        return _no_content()
+
+
+class ToolDiscoverView(APIView):
+    @extend_schema(operation_id="mcp_tools_discover", request=None,
+        responses=responses(one(docs.McpDiscoverSerializer), 404, 502),
+        description="Ask the MCP server for its tools now (kept on the tool; 502 "
+                    "`upstream_error` when it cannot be reached).")
+    def post(self, request: Request, tool_id: str) -> Response:
+        tool = selectors.tool_get(workspace=request_workspace(request), tool_id=tool_id)
+        trace_id = mcp_services.new_trace_id()
+        tools = mcp_services.mcp_tool_discover(tool=tool, trace_id=trace_id)
+        return data({"tools": tools, "trace_id": trace_id})
+
+
+class ToolCallView(APIView):
+    @extend_schema(operation_id="mcp_tools_call", request=McpToolCallSerializer,
+        responses=responses(one(docs.McpCallResultSerializer), 404, 502, body=True),
+        description="Call one of the server's tools. The tool's own failure is "
+                    "`is_error: true`; an unreachable or misbehaving server is 502.")
+    def post(self, request: Request, tool_id: str) -> Response:
+        tool = selectors.tool_get(workspace=request_workspace(request), tool_id=tool_id)
+        body = _valid(McpToolCallSerializer, request)
+        return data(mcp_services.mcp_tool_call(tool=tool, tool_name=body["tool_name"],
+                                               arguments=dict(body.get("arguments") or {})))

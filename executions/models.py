@@ -111,6 +111,7 @@ class SpanKind(models.TextChoices):
     AGENT = "agent", "Agent"
     LLM = "llm", "Model call"
     TOOL = "tool", "Tool call"
+    MCP_CALL = "mcp_call", "MCP tool call"
 
 
 class SpanStatus(models.TextChoices):

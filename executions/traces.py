@@ -101,14 +101,17 @@ def _tool_span(execution: Execution, root: Span, run: ToolRun) -> Span:
     return Span(
         workspace_id=execution.workspace_id, execution_id=execution.id,
         trace_id=root.trace_id, span_id=new_span_id(), parent_span_id=root.span_id,
-        session_id=execution.session_id, kind=SpanKind.TOOL, name=run.name,
+        session_id=execution.session_id,
+        kind=SpanKind.MCP_CALL if run.kind == "mcp" else SpanKind.TOOL, name=run.name,
         status=SpanStatus.ERROR if run.error else SpanStatus.OK,
         started_at=started, ended_at=started + timedelta(milliseconds=run.duration_ms),
         duration_ms=run.duration_ms,
         input={"arguments": arguments},
         output={"result": _clip(run.result, SUMMARY_CHARS), "summary": summary},
-        attributes={"tool_call_id": run.id, "tool_type": "builtin" if run.name in BUILTIN_TOOLS
-                    else "mcp", "arguments": arguments, "result_summary": summary,
+        # run.attributes: an MCP call's server (mcp_tool_id, mcp_server, mcp_tool, transport)
+        attributes={**run.attributes, "tool_call_id": run.id,
+                    "tool_type": run.kind,
+                    "arguments": arguments, "result_summary": summary,
                     "result_chars": len(run.result)},
         error=run.error,
     )
