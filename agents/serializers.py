@@ -106,7 +106,8 @@ class ToolAttachmentSerializer(serializers.Serializer):
     mcp_tool_id = StrictCharField(max_length=100)
     requires_approval = StrictBooleanField(required=False, default=False)
     no_retry = StrictBooleanField(required=False, default=False)
-    sort_order = StrictIntegerField(required=False, allow_null=True, default=None)
+    sort_order = StrictIntegerField(required=False, allow_null=True, default=None,
+                                    min_value=-(2**31), max_value=2**31 - 1)  # the column
 
 
 class AgentConfigSerializer(serializers.Serializer):

@@ -47,7 +47,8 @@ FILTER_PARAMS = [
 
 def _moment(raw: str, end_of_day: bool) -> datetime | None:
     """An ISO date or date-time (UTC when naive); the end of a date-only `date_to` is
-    exclusive (next midnight), of a date-time inclusive. None when it does not parse."""
+    exclusive (next midnight), of a date-time inclusive. None when it does not parse or
+    falls outside what a UTC timestamp can hold."""
     try:
         value = parse_datetime(raw)
         if value is not None:
@@ -60,10 +61,12 @@ def _moment(raw: str, end_of_day: bool) -> datetime | None:
             value = datetime(day.year, day.month, day.day)  # noqa: DTZ001 - made aware below
             if end_of_day:
                 value += timedelta(days=1)
-    except ValueError:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, UTC)
+        # past year 9999 once in UTC (9999-12-31T23:59-23:59): nothing can compare with it
+        value.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
     return value
 
 

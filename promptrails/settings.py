@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "promptrails.middleware.RequestSizeLimitMiddleware",
+    "promptrails.storable_requests.StorableTextMiddleware",
     "promptrails.middleware.LoginThrottleMiddleware",
     "browser.middleware.BrowserKeyBoundaryMiddleware",
     "corsheaders.middleware.CorsMiddleware",

@@ -6,7 +6,6 @@ These routes stay async end to end; DRF's sync stack would pin each request to a
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,7 +14,8 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from promptrails.api.errors import ApiError, error_response, validation_error
+from promptrails.api.errors import ApiError, error_response
+from promptrails.api.parsers import decode_json_object
 from promptrails.db import run_db
 from promptrails.ratelimit import enforce
 from promptrails.tenancy import (
@@ -84,17 +84,8 @@ async def authenticate(request: HttpRequest) -> WorkspaceAuth:
 
 
 def read_json(request: HttpRequest) -> dict[str, Any]:
-    raw = request.body
-    if not raw or not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise validation_error({"body": ["Malformed JSON."]}, "Malformed JSON.") from None
-    if not isinstance(body, dict):
-        raise validation_error({"body": ["The request body must be a JSON object."]},
-                               "The request body must be a JSON object.")
-    return body
+    """The body as a JSON object, checked like every DRF view's (parsers.decode_json_object)."""
+    return decode_json_object(request.body)
 
 
 def async_api(methods: set[str]) -> Callable[[AsyncView], Any]:
