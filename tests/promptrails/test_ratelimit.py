@@ -248,7 +248,7 @@ def _login_codes(url: str, forwarded_for: list[str]) -> list[int]:
 
 def _away_from_a_minute_boundary() -> None:
     """The limits count per fixed minute: don't let a burst straddle two."""
-    if time.time() % 60 > 57:
+    if time.time() % 60 > 50:
         time.sleep(60 - time.time() % 60 + 0.1)
 
 
