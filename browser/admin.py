@@ -40,6 +40,13 @@ class ApiKeyAddForm(forms.ModelForm):  # type: ignore[type-arg]
         help_texts = {"rate_limit_per_minute": "Browser keys: requests per minute per "
                                                "visitor address (empty: the server default)."}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].required = False  # a workspace key unless browser is chosen
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or ApiKey.Kind.WORKSPACE
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("kind") != ApiKey.Kind.BROWSER:
