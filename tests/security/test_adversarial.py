@@ -272,7 +272,8 @@ def test_bad_text_everywhere_is_a_4xx_and_writes_nothing(
             for method, path, body in bodies:
                 assert_4xx(_raw_json(b, method, path, body), 400, 404)
         for query in ("search=a%00b", "user_id=a%00b", "agent_id=a%00b", "metadata.k=a%00b",
-                      "metadata.a%00b=1", "ordering=%00", "date_from=9999-12-31T23:59:59.999999-23:59",
+                      "metadata.a%00b=1", "ordering=%00",
+                      "date_from=9999-12-31T23:59:59.999999-23:59",
                       "search=%ED%A0%80"):
             assert_ok_or_4xx(b.get(f"/api/v1/chat/sessions?{query}"), 400)
         for path in ("/api/v1/chat/sessions/a%00b", "/api/v1/executions/a%00b",
