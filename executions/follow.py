@@ -17,7 +17,7 @@ from django.conf import settings
 
 from executions import bus, log, runner
 from executions.models import FINISHED_STATUSES, Execution, ExecutionEvent
-from executions.services import execution_recover
+from executions.services import INTERRUPTED, execution_recover
 from promptrails.db import run_db
 
 KEEPALIVE = {"type": "__keepalive__"}
@@ -99,6 +99,11 @@ async def follow_batches(
                     async for item in _fill_gap(execution_id, last, seq):
                         batch.append(item)
                         last = item["seq"]
+                        if item["type"] in log.TERMINAL_TYPES:
+                            # the log ends before this event: the run was ended elsewhere
+                            # (recovered while its process was starved) and this is its end
+                            yield batch
+                            return
                 batch.append(event)
                 last = seq
                 if event["type"] in log.TERMINAL_TYPES:
@@ -129,8 +134,10 @@ async def _ended_tail(execution_id: str, last: int, after: int) -> list[log.Even
     A follower that started after `after` and has yielded up to `last` (never a terminal
     event: it stops at one) gets the logged terminal event even when its seq is not past
     `last` — renumbered `last + 1` — because recovery numbers it after the last *logged*
-    event and a follower may have seen later ones live. Only a follower that resumed right
-    at the terminal event (Last-Event-ID) and got nothing since has it.
+    event and a follower may have seen later ones live. A follower that resumed right at
+    the terminal event (Last-Event-ID) and got nothing since has it — unless recovery
+    wrote it: then that seq may have been a live event of the dead process (the client of
+    a killed server resuming elsewhere), and the end is sent rather than lost.
     """
     if runner.local_run(execution_id) is not None:
         return None
@@ -146,7 +153,7 @@ async def _ended_tail(execution_id: str, last: int, after: int) -> list[log.Even
     terminal = await run_db(_terminal_event, execution_id)
     if terminal is None:
         return None  # ended, but its last events are still being written to the log
-    if terminal["seq"] == last == after:
+    if terminal["seq"] == last == after and terminal.get("error") != INTERRUPTED:
         return []
     end = max([last, *(event["seq"] for event in tail)])
     return [*tail, {**terminal, "seq": end + 1}]

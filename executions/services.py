@@ -152,8 +152,11 @@ def stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.TURN_LEASE_SECONDS)
 
 
+INTERRUPTED = "interrupted"  # the error of a run whose process died
+
+
 def _interrupted_event(seq: int) -> log.Event:
-    return {"seq": seq, "type": "error", "message": "interrupted", "error": "interrupted"}
+    return {"seq": seq, "type": "error", "message": INTERRUPTED, "error": INTERRUPTED}
 
 
 def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
@@ -167,12 +170,12 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
     with transaction.atomic():
         claimed = Execution.objects.filter(
             pk=execution_id, status__in=ACTIVE_STATUSES, heartbeat_at__lt=stale_before()
-        ).update(status=ExecutionStatus.FAILED, error="interrupted", completed_at=timezone.now())
+        ).update(status=ExecutionStatus.FAILED, error=INTERRUPTED, completed_at=timezone.now())
         if not claimed:
             claimed = Execution.objects.filter(
                 pk=execution_id, status__in=ACTIVE_STATUSES, heartbeat_at__isnull=True,
                 created_at__lt=stale_before(),
-            ).update(status=ExecutionStatus.FAILED, error="interrupted",
+            ).update(status=ExecutionStatus.FAILED, error=INTERRUPTED,
                      completed_at=timezone.now())
         if not claimed:
             return None
@@ -188,7 +191,7 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
                 output={"content": content, "incomplete": True}
             )
     return FinishedRun(
-        execution_id=execution_id, status="failed", content=content, error="interrupted",
+        execution_id=execution_id, status="failed", content=content, error=INTERRUPTED,
         incomplete=True, usage=Usage(), cost=0.0, model_id="", duration_ms=0,
     )
 

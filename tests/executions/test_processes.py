@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -180,9 +182,9 @@ def test_followers_of_a_killed_turn_get_one_terminal_event_and_the_sweep_goes_on
         wait_for(lambda: ExecutionEvent.objects.filter(execution_id=execution_id,
                                                        type="content").exists(),
                  what="content in the event log")
+        logged_until = _freeze_ahead_of_the_log(runner_server, execution_id,
+                                                seen["start"] if redis else None)
         runner_server.kill()
-    logged = ExecutionEvent.objects.filter(execution_id=execution_id).order_by("-last_seq")
-    logged_until = logged.values_list("last_seq", flat=True).first()
 
     settings.TURN_LEASE_SECONDS = 2
 
@@ -204,7 +206,7 @@ def test_followers_of_a_killed_turn_get_one_terminal_event_and_the_sweep_goes_on
         seqs = [e["seq"] for e in events]
         assert seqs == sorted(set(seqs)) and seqs[-1] == seqs[-2] + 1, (name, seqs[-3:])
     if redis:  # what made the logged end useless to them: they had seen more than the log
-        assert max(e["seq"] for e in seen["start"][:-1]) >= logged_until, logged_until
+        assert seen["start"][-1]["seq"] > seen["start"][-2]["seq"] > logged_until
     # a follower resuming where one of them was before the end gets that end, once
     after = seen["start"][-2]["seq"]
     _, body = follow_execution(follower_server.url, key, execution_id, last_event_id=after)
@@ -222,6 +224,23 @@ def test_followers_of_a_killed_turn_get_one_terminal_event_and_the_sweep_goes_on
         run.refresh_from_db()
         assert run.status == "failed" and run.error == "interrupted"
     assert not Message.objects.filter(session_id=theirs.id).exists()
+
+
+def _freeze_ahead_of_the_log(server: LiveServer, execution_id: str,
+                             seen: list[dict[str, Any]] | None) -> int:
+    """Stop the server's process (SIGSTOP) at a moment when the follower that collects
+    `seen` has had more events live than the event log holds (with None: at once); the
+    last logged seq. Frozen, the process flushes nothing more before it is killed."""
+    for _ in range(30):
+        server.process.send_signal(signal.SIGSTOP)
+        time.sleep(0.15)  # what it published reaches the follower
+        logged = ExecutionEvent.objects.filter(execution_id=execution_id).order_by("-last_seq")
+        until = logged.values_list("last_seq", flat=True).first() or 0
+        if seen is None or (seen and seen[-1]["seq"] > until):
+            return until
+        server.process.send_signal(signal.SIGCONT)
+        time.sleep(0.35)  # long enough to renew its lease: never recovered while frozen
+    raise AssertionError("the follower never got ahead of the event log")
 
 
 def _stale_runs(tenant: LiveTenant, session_ids: list[str]) -> list[Execution]:
