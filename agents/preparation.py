@@ -41,6 +41,11 @@ class PreparedAgent:
     budget: RunBudget
     # time.time() after which an MCP server's discovery is stale: prepared again then
     refresh_at: float | None = None
+    # names (as offered to the model) of the tools attached with requires_approval
+    approval_required: frozenset[str] = frozenset()
+    # how long a call waits for a person, and what then happens ("deny" or "approve")
+    approval_timeout_seconds: float = 86400.0
+    approval_on_timeout: str = "deny"
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -220,9 +225,23 @@ def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> Prep
     links = sorted(version.tool_links.all(), key=lambda x: (x.sort_order, x.pk))
     builtins = [link.tool.name for link in links
                 if link.tool.is_active and link.tool.type == "builtin"]
-    tools, refresh_at = _mcp_tools(
-        [link.tool for link in links if link.tool.is_active and link.tool.type == REMOTE_MCP],
-        taken=set(builtins))
+    gated = {link.tool.name for link in links if link.requires_approval
+             and link.tool.is_active and link.tool.type == "builtin"}
+    tools: list[Any] = []
+    refresh_at: float | None = None
+    taken = set(builtins)
+    for link in links:
+        if not (link.tool.is_active and link.tool.type == REMOTE_MCP):
+            continue
+        server_list, server_refresh = _mcp_tools([link.tool], taken=taken)
+        tools += server_list
+        if link.requires_approval:
+            gated.update(tool.name for tool in server_list)
+        if server_refresh is not None:
+            refresh_at = server_refresh if refresh_at is None else min(refresh_at, server_refresh)
+    config = version.config if isinstance(version.config, dict) else {}
+    timeout = config.get("approval_timeout_seconds")
+    on_timeout = config.get("approval_on_timeout")
     return PreparedAgent(
         agent_id=agent.pk,
         agent_name=agent.name,
@@ -237,6 +256,10 @@ def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> Prep
         top_p=model_config.get("top_p"),
         max_tokens=model_config.get("max_tokens"),
         budget=_budget(version.run_budget or {}),
+        approval_required=frozenset(gated),
+        approval_timeout_seconds=float(timeout) if isinstance(timeout, int | float)
+        and not isinstance(timeout, bool) and timeout > 0 else 86400.0,
+        approval_on_timeout=on_timeout if on_timeout in ("deny", "approve") else "deny",
     )
 
 

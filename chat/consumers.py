@@ -28,9 +28,9 @@ from chat.models import Session
 from chat.origin import same_origin
 from chat.tickets import ticket_redeem
 from chat.validation import clean_content
-from executions import bus, runner
+from executions import approvals, bus, runner
 from executions.follow import KEEPALIVE, follow
-from executions.models import Execution
+from executions.models import Execution, ExecutionStatus
 from executions.services import execution_request_cancel
 from promptrails.api.errors import ApiError
 from promptrails.db import run_db
@@ -238,6 +238,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._start_turn(frame)
             elif kind == "cancel":
                 await self._cancel(frame)
+            elif kind in ("approve", "deny"):
+                await self._decide(frame, approved=kind == "approve")
             else:
                 raise _invalid_frame(f"Unknown frame type {kind!r}.")
         except ApiError as exc:
@@ -293,7 +295,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if execution is None:
                 raise ApiError("Execution not found in this session.", code="not_found",
                                status_code=404)
+            if execution.status == ExecutionStatus.WAITING_APPROVAL and \
+                    approvals.execution_cancel_parked(execution=execution,
+                                                      decided_by=approvals.actor(self.auth)):
+                return execution  # parked: nothing runs, it ended now
             return execution_request_cancel(execution=execution)
 
         await run_db(request)
         await runner.request_cancel(execution_id)
+
+    async def _decide(self, frame: dict[str, Any], *, approved: bool) -> None:
+        """`{"type": "approve"|"deny", "execution_id", "reason"?}`: decide the pending tool
+        call of this session's parked turn (workspace credentials only, not a browser key:
+        the visitor of a public widget does not approve what the agent does for them)."""
+        execution_id = frame.get("execution_id")
+        if not isinstance(execution_id, str) or not execution_id:
+            raise ApiError("execution_id is required.", code="validation_error",
+                           details={"execution_id": ["This field is required."]})
+        reason = approvals.clean_reason(frame)
+        key = self.auth.api_key
+        if key is not None and key.kind == ApiKey.Kind.BROWSER:
+            raise ApiError("A browser key cannot decide approvals.", code="forbidden",
+                           status_code=403)
+
+        def decide() -> runner.TurnSpec | None:
+            execution = Execution.objects.filter(
+                pk=execution_id, workspace=self.workspace, session_id=self.session_id
+            ).first()
+            if execution is None:
+                raise ApiError("Execution not found in this session.", code="not_found",
+                               status_code=404)
+            approval = approvals.approval_of_execution(execution=execution)
+            return approvals.approval_decide(approval=approval, approved=approved,
+                                             reason=reason, decided_by=approvals.actor(self.auth))
+
+        spec = await run_db(decide)
+        if spec is not None:
+            runner.start(spec)  # every socket on the session follows the turn already

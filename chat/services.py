@@ -22,7 +22,7 @@ from agents.runtime.types import AgentRun
 from chat.models import Feedback, IdempotencyKey, Message, Session
 from chat.selectors import history_newest_first, session_get
 from executions import bus
-from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution
+from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
 from executions.runner import TurnSpec
 from executions.services import FinishedRun, execution_create, execution_recover
 from promptrails.api.errors import ApiError, NotFound, SessionBusy, validation_error
@@ -166,6 +166,12 @@ def _claim(session_id: str, execution_id: str, message: Message) -> None:
     ).first()
     if holder is not None and holder[0] is None and free.update(**fields):
         return  # released in between
+    if holder is not None and holder[0] and Execution.objects.filter(
+            pk=holder[0], status=ExecutionStatus.WAITING_APPROVAL).exists():
+        busy = SessionBusy(retry_after=1)
+        busy.details = {"execution_id": holder[0], "status": ExecutionStatus.WAITING_APPROVAL,
+                        "reason": "The turn is waiting for approval of a tool call."}
+        raise busy
     if holder is not None and holder[0] and holder[1] is not None \
             and holder[1] < timezone.now():
         raise _StaleTurn(holder[0])
@@ -275,11 +281,13 @@ def turn_start(
         model=prepared.model, fallback=prepared.fallback, system=system, history=history,
         user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
         top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
-        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS, approval_required=prepared.approval_required,
     )
     spec = TurnSpec(
         execution_id=execution_id,
         run=run,
+        approval_timeout_seconds=prepared.approval_timeout_seconds,
+        approval_on_timeout=prepared.approval_on_timeout,
         first_event={"type": "execution", "execution_id": execution_id,
                      "user_message_id": user_message.id},
         on_finish=partial(turn_finish, session_id=session.id),
@@ -289,6 +297,19 @@ def turn_start(
     )
     return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
                 spec=spec)
+
+
+def turn_resume_hooks(execution: Execution) -> tuple[Any, Any]:
+    """Resume hook (executions.approvals): a parked turn of a session, continued after the
+    decision, ends like any turn (reply stored, lock released) and renews the lock's lease.
+    Only a session of the execution's workspace whose lock this execution holds."""
+    session_id = execution.session_id
+    if not session_id or not Session.objects.filter(
+        pk=session_id, workspace_id=execution.workspace_id, turn_execution_id=execution.pk,
+    ).exists():
+        return None, None
+    return (partial(turn_finish, session_id=session_id),
+            partial(turn_lease_renew, session_id=session_id, execution_id=execution.pk))
 
 
 def turn_lease_renew(*, session_id: str, execution_id: str) -> None:

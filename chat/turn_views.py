@@ -86,8 +86,8 @@ async def _until_finished(execution_id: str) -> None:
         await asyncio.shield(local.done.wait())
         return
     async for event in follow(execution_id):
-        if event.get("type") in ("done", "error"):
-            return
+        if event.get("type") in ("done", "error", "approval_required"):
+            return  # a parked run answers now; its reply is stored when it ends
 
 
 @async_api({"POST"})
@@ -110,7 +110,10 @@ async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBas
                      "user_message_id": turn.user_message.id,
                      "assistant_message_id": reply.id if reply is not None else None},
         )
-    return json_data(send_data(turn.user_message, reply), status=201)
+    body = send_data(turn.user_message, reply)
+    if ended is not None and ended["status"] == ExecutionStatus.WAITING_APPROVAL:
+        body["status"] = ExecutionStatus.WAITING_APPROVAL  # no reply yet: it waits for a person
+    return json_data(body, status=201)
 
 
 @documented_by(_SendStreamDoc)

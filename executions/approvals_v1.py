@@ -1,7 +1,6 @@
 """The v1 approval routes the official clients call (docs/api.md §10: `GET /approvals`,
-`GET /approvals/{id}`, `POST /approvals/{id}/decide`), answering like real routes until
-approvals exist: authenticated and workspace-scoped like every route, an empty page, and
-404 for any id. To be replaced by the approvals feature; nothing else depends on it."""
+`GET /approvals/{id}`, `POST /approvals/{id}/decide`), on executions/approvals.py:
+workspace-scoped (another workspace's ids are 404), a second decision is 400."""
 
 from __future__ import annotations
 
@@ -12,12 +11,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promptrails.api.errors import NotFound
-from promptrails.api.pagination import meta, page_params
+from executions import approvals
+from executions.models import Approval
+from promptrails.api.errors import validation_error
+from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import many, one, responses
 from promptrails.api.schema import page_params as doc_page_params
+from promptrails.api.views import data, request_workspace
+from promptrails.tenancy import scoped
 
 STATUSES = ["pending", "approved", "rejected", "expired"]
+
+
+class ToolCallSerializer(S.Serializer):
+    id = S.CharField()
+    name = S.CharField()
+    arguments = S.DictField(child=S.JSONField())
 
 
 class ApprovalSerializer(S.Serializer):
@@ -30,6 +39,11 @@ class ApprovalSerializer(S.Serializer):
     reason = S.CharField(allow_null=True)
     decided_at = S.DateTimeField(allow_null=True)
     created_at = S.DateTimeField()
+    workspace_id = S.CharField()
+    session_id = S.CharField(allow_null=True)
+    tool = ToolCallSerializer()
+    decided_by = S.CharField(allow_null=True)
+    expires_at = S.DateTimeField()
 
 
 class ApprovalDecisionSerializer(S.Serializer):
@@ -41,23 +55,47 @@ class ApprovalListView(APIView):
     @extend_schema(operation_id="approvals_list",
                    parameters=doc_page_params(OpenApiParameter("status", str, enum=STATUSES)),
                    responses=responses(many(ApprovalSerializer), 400),
-                   description="Approvals of the workspace (none yet: tools cannot ask).")
+                   description="Approvals of the workspace, newest first.")
     def get(self, request: Request) -> Response:
-        return Response({"data": [], "meta": meta(0, page_params(request.query_params))})
+        params = page_params(request.query_params)
+        qs = scoped(Approval.objects.all(), request_workspace(request))
+        status = request.query_params.get("status")
+        if status:
+            if status not in STATUSES:
+                raise validation_error({"status": [f"Must be one of {', '.join(STATUSES)}."]})
+            qs = qs.filter(status=status)
+        items, page_meta = paginate(qs.order_by("-created_at", "-id"), params)
+        return Response({"data": [approvals.approval_data(a) for a in items],
+                         "meta": page_meta})
 
 
 class ApprovalDetailView(APIView):
     @extend_schema(operation_id="approvals_retrieve",
                    responses=responses(one(ApprovalSerializer), 404))
     def get(self, request: Request, approval_id: str) -> Response:
-        raise NotFound("Approval not found.")
+        approval = approvals.approval_get(workspace=request_workspace(request),
+                                          approval_id=approval_id)
+        return data(approvals.approval_data(approval))
 
 
 class ApprovalDecideView(APIView):
     @extend_schema(operation_id="approvals_decide", request=ApprovalDecisionSerializer,
-                   responses=responses(one(ApprovalSerializer), 404, body=True))
+                   responses=responses(one(ApprovalSerializer), 404, body=True),
+                   description="Decide a pending approval (a second decision is a 400); the "
+                               "parked run resumes.")
     def post(self, request: Request, approval_id: str) -> Response:
-        raise NotFound("Approval not found.")
+        approval = approvals.approval_get(workspace=request_workspace(request),
+                                          approval_id=approval_id)
+        body = request.data if isinstance(request.data, dict) else {}
+        decision = body.get("decision")
+        if decision not in ("approved", "rejected"):
+            raise validation_error({"decision": ['Must be "approved" or "rejected".']})
+        spec = approvals.approval_decide(approval=approval, approved=decision == "approved",
+                                         reason=approvals.clean_reason(body),
+                                         decided_by=approvals.actor(request.auth))
+        if spec is not None:
+            approvals.start_resumed(spec)
+        return data(approvals.approval_data(approval))
 
 
 urlpatterns = [

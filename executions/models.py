@@ -112,6 +112,7 @@ class SpanKind(models.TextChoices):
     LLM = "llm", "Model call"
     TOOL = "tool", "Tool call"
     MCP_CALL = "mcp_call", "MCP tool call"
+    APPROVAL = "approval", "Wait for approval"
 
 
 class SpanStatus(models.TextChoices):
@@ -169,3 +170,51 @@ class Span(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trace_id}/{self.span_id} {self.kind} {self.name}"
+
+
+# Statuses whose run holds a lease (a process renews it); a parked run holds none.
+LEASED_STATUSES = (
+    ExecutionStatus.PENDING,
+    ExecutionStatus.RUNNING,
+    ExecutionStatus.CANCEL_REQUESTED,
+)
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+
+
+class Approval(models.Model):
+    """A tool call a person must approve, and the parked run waiting for it (``state``:
+    what the loop needs to continue, see executions/approvals.py)."""
+
+    id = KsuidField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="approvals")
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="approvals")
+    agent_id = models.CharField(max_length=27, null=True, blank=True)
+    session_id = models.CharField(max_length=27, null=True, blank=True)
+    tool_call_id = models.CharField(max_length=200, blank=True, default="")
+    tool_name = models.CharField(max_length=200)
+    arguments = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ApprovalStatus.choices,
+                              default=ApprovalStatus.PENDING)
+    on_timeout = models.CharField(max_length=16, default="deny")
+    decided_by = models.CharField(max_length=200, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    state = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "status", "-created_at"], name="approval_ws_status"),
+            models.Index(fields=["status", "expires_at"], name="approval_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.tool_name} ({self.status})"

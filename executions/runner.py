@@ -7,6 +7,10 @@ batch in a transaction of its own). When the run ends the execution is finished 
 starter's finish hook runs (in one transaction) before the terminal event is published, so
 a client that sees `done` can read the stored reply. A run whose events or end cannot be
 stored ends failed with the reason (its session freed at once), storing what it can.
+
+A run that calls a tool needing approval parks (see executions/approvals.py): what it
+needs to continue is stored, its task ends, and whichever process gets the decision
+starts a runner from that state whose events continue the same sequence.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ class TurnSpec:
     # the row as its starter created it: what the trace needs (ids, trace id, agent name,
     # input) without reading it again at the end of the turn
     execution: Execution | None = None
+    # parking: how long a call needing approval waits, and what then happens
+    approval_timeout_seconds: float = 86400.0
+    approval_on_timeout: str = "deny"
+    # a resumed run: the events its execution had before it parked (the sequence goes on)
+    replay: list[log.Event] = field(default_factory=list)
 
 
 @dataclass
@@ -143,6 +152,12 @@ async def _housekeeping() -> None:
                 await run_db(services.executions_recover_stale)
             except Exception:
                 logger.exception("recovery sweep failed")
+            try:
+                from executions import approvals
+
+                start_all(await run_db(approvals.approvals_expire_due))
+            except Exception:
+                logger.exception("approval expiry sweep failed")
 
 
 def _ensure_housekeeping(loop: asyncio.AbstractEventLoop) -> None:
@@ -162,7 +177,7 @@ def local_run(execution_id: str) -> LocalRun | None:
 
 def start(spec: TurnSpec) -> LocalRun:
     """Start the run as a task of the running loop and return its handle."""
-    run = LocalRun(spec=spec)
+    run = LocalRun(spec=spec, events=list(spec.replay))
     _RUNS[spec.execution_id] = run
     loop = asyncio.get_running_loop()
     run.loop = loop
@@ -296,6 +311,11 @@ async def _run(run: LocalRun) -> None:
             run.agent_task.cancel()
         try:
             result = await run.agent_task
+            if result.parked is not None:
+                if not run.cancel_requested and await _park(run, result):
+                    return
+                result = replace(result, status="cancelled", error="cancelled",
+                                 incomplete=True, parked=None)
             finished = FinishedRun(
                 execution_id=spec.execution_id, status=result.status, content=result.content,
                 error=result.error, incomplete=result.incomplete, usage=result.usage,
@@ -437,6 +457,37 @@ async def _finish(run: LocalRun, finished: FinishedRun) -> None:
     run.finished = finished
     run.events.append(terminal)
     await bus.publish(bus.execution_group(run.spec.execution_id), terminal)
+
+
+async def _park(run: LocalRun, result: Any) -> bool:
+    """Store the parked run and its events (ending with `approval_required`) and publish
+    that event; False when the execution is no longer running (a cancel came first: the
+    run then ends cancelled)."""
+    from executions import approvals
+
+    async with run.flush_lock:
+        pending, run.pending = run.pending, []
+        seq = len(run.events) + 1
+        try:
+            event = await run_db(approvals.park, spec=run.spec, result=result,
+                                 events=pending, seq=seq)
+        except Exception:
+            logger.exception("could not park execution %s", run.spec.execution_id)
+            run.storage_error = "could not store the run waiting for approval"
+            return False
+    if event is None:
+        async with run.flush_lock:
+            run.pending = pending + run.pending
+        return False
+    run.events.append(event)
+    await bus.publish(bus.execution_group(run.spec.execution_id), event)
+    return True
+
+
+def start_all(specs: list[TurnSpec]) -> None:
+    """Start resumed runs (from a decision or an expiry) in this process."""
+    for spec in specs:
+        start(spec)
 
 
 async def request_cancel(execution_id: str) -> None:

@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from agents.runtime.types import LlmCall, ToolCall, ToolRun, Usage
 from executions import bus, log
-from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
+from executions.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    LEASED_STATUSES,
+    Execution,
+    ExecutionStatus,
+)
 from promptrails.api.errors import ApiError
 from promptrails.ids import new_id
 from promptrails.models import Workspace
@@ -169,11 +175,11 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
     """
     with transaction.atomic():
         claimed = Execution.objects.filter(
-            pk=execution_id, status__in=ACTIVE_STATUSES, heartbeat_at__lt=stale_before()
+            pk=execution_id, status__in=LEASED_STATUSES, heartbeat_at__lt=stale_before()
         ).update(status=ExecutionStatus.FAILED, error=INTERRUPTED, completed_at=timezone.now())
         if not claimed:
             claimed = Execution.objects.filter(
-                pk=execution_id, status__in=ACTIVE_STATUSES, heartbeat_at__isnull=True,
+                pk=execution_id, status__in=LEASED_STATUSES, heartbeat_at__isnull=True,
                 created_at__lt=stale_before(),
             ).update(status=ExecutionStatus.FAILED, error=INTERRUPTED,
                      completed_at=timezone.now())
@@ -207,7 +213,7 @@ def stale_execution_ids(limit: int = 100) -> list[str]:
     """Active executions whose lease ran out, oldest first (so each sweep reaches the ones
     that have waited longest, whatever newer ones do)."""
     cutoff = stale_before()
-    active = Execution.objects.filter(status__in=ACTIVE_STATUSES)
+    active = Execution.objects.filter(status__in=LEASED_STATUSES)  # a parked run has none
     return list(
         active.filter(heartbeat_at__lt=cutoff).order_by("heartbeat_at", "id")
         .values_list("id", flat=True)[:limit]

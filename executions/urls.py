@@ -10,7 +10,7 @@ urlpatterns = [
     path("executions/<str:execution_id>/cancel", views.ExecutionCancelView.as_view()),
     path("executions/<str:execution_id>/stream", views.execution_stream),
     path("executions/<str:execution_id>/approve", views.ExecutionDecisionView.as_view()),
-    path("executions/<str:execution_id>/deny", views.ExecutionDecisionView.as_view()),
+    path("executions/<str:execution_id>/deny", views.ExecutionDenyView.as_view()),
     path("agents/<str:agent_id>/execute", views.agent_execute),
     path("traces", traces_api.TraceListView.as_view()),
     path("traces/summary", traces_api.TraceSummaryView.as_view()),

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from executions import runner, selectors
+from executions import approvals, runner, selectors
 from executions import schema as docs
 from executions.agent_runs import agent_execute_start
 from executions.models import Execution, ExecutionStatus
@@ -82,6 +82,11 @@ class ExecutionCancelView(APIView):
     def post(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
                                             execution_id=execution_id)
+        if execution.status == ExecutionStatus.WAITING_APPROVAL and \
+                approvals.execution_cancel_parked(execution=execution,
+                                                  decided_by=approvals.actor(request.auth)):
+            execution.refresh_from_db()
+            return data(execution_data(execution))  # parked: nothing runs, it ends now
         execution = execution_request_cancel(execution=execution)
         async_to_sync(runner.request_cancel)(execution.id)
         execution.refresh_from_db()
@@ -89,18 +94,31 @@ class ExecutionCancelView(APIView):
 
 
 class ExecutionDecisionView(APIView):
-    """approve / deny: only for executions waiting for approval (none do yet: always 400)."""
+    """approve / deny the pending tool call of a parked execution; the run resumes as a
+    task of this process (the decision is a conditional UPDATE: exactly one wins)."""
+
+    approved = True
 
     @extend_schema(request=docs.DecisionSerializer,
                    responses=responses(one(docs.ExecutionSerializer), 404, body=True),
-                   description="Only for an execution in `waiting_approval` (else 400).")
+                   description="Only for an execution in `waiting_approval` (else 400; a "
+                               "second decision is 400 \"already decided\"); the run "
+                               "resumes (denied: the model is told the call was denied).")
     def post(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
                                             execution_id=execution_id)
-        if execution.status != ExecutionStatus.WAITING_APPROVAL:
-            raise ApiError(f"Execution is {execution.status}, not waiting for approval.",
-                           code="validation_error", status_code=400)
-        return data(execution_data(execution))  # pragma: no cover - no approval flow yet
+        reason = approvals.clean_reason(request.data if isinstance(request.data, dict) else {})
+        approval = approvals.approval_of_execution(execution=execution)
+        spec = approvals.approval_decide(approval=approval, approved=self.approved,
+                                         reason=reason, decided_by=approvals.actor(request.auth))
+        if spec is not None:
+            approvals.start_resumed(spec)
+        execution.refresh_from_db()
+        return data(execution_data(execution))
+
+
+class ExecutionDenyView(ExecutionDecisionView):
+    approved = False
 
 
 class _ExecutionStreamDoc(APIView):

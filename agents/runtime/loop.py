@@ -36,6 +36,11 @@ Behaviour (see also the tests in ``tests/runtime/test_loop.py``):
   Each call has the tool's own ``timeout`` (else ``TOOL_TIMEOUT``); a tool that fails,
   times out or raises is an error result the model sees, never a failed run. A result
   longer than ``TOOL_RESULT_MAX_CHARS`` is cut there with a note saying so.
+* A call to a tool in ``run.approval_required`` is not run: the run returns status
+  ``parked`` with :class:`Parked` (the messages so far, the calls not run yet; calls of
+  the round before it have run). ``run.resume`` continues such a run: the first pending
+  call is run (approved) or answered ``"denied by a reviewer: <reason>"``, then the rest
+  (the next gated one parks again), then the loop goes on with the state it had.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import json
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from promptrails.storable import (
@@ -67,8 +72,10 @@ from .types import (
     Message,
     ModelRequest,
     ModelSpec,
+    Parked,
     ProviderChunk,
     ProviderError,
+    Resume,
     RunEvent,
     RunResult,
     RunState,
@@ -93,6 +100,7 @@ ERR_TOOL_BUDGET = "tool call budget exhausted"
 ERR_TOKEN_BUDGET = "token budget exhausted"  # noqa: S105
 ERR_COST_BUDGET = "cost budget exhausted"
 ERR_EMPTY = "model returned an empty response"
+DENIED = "denied by a reviewer"
 MAX_ARGUMENT_DEPTH = 32
 
 
@@ -206,6 +214,17 @@ class _Runner:
             Message(role="user", content=run.user_message),
         ]
         self.tool_calls_used = 0
+        if run.resume is not None:
+            resume = run.resume
+            self.messages = list(resume.parked.messages)
+            self.tool_calls_used = resume.parked.tool_calls_used
+            self.state.content = resume.content
+            self.state.usage = resume.usage
+            self.state.cost = resume.cost
+            self.state.model_id = resume.model_id
+            self.state.tool_calls = list(resume.tool_calls)
+            self.state.tool_runs = list(resume.tool_runs)
+            self.state.llm_calls = list(resume.llm_calls)
 
     # -- helpers -----------------------------------------------------------------
 
@@ -403,11 +422,14 @@ class _Runner:
         except Exception as exc:
             return "", f"{type(exc).__name__}: {exc}"
 
-    async def _execute(self, call: ToolCall) -> Message:
+    async def _execute(self, call: ToolCall, denied: str | None = None) -> Message:
         await self.emit(ToolStartEvent(id=call.id, name=call.name, arguments=call.arguments))
         started_at = time.time()
         t0 = time.monotonic()
-        result, error = await self._run_tool(call)
+        if denied is not None:  # a reviewer said no: the model learns why, nothing runs
+            result, error = denied, None
+        else:
+            result, error = await self._run_tool(call)
         if not isinstance(result, str):
             result, error = "", f"tool returned {type(result).__name__}, not text"
         result = storable_text(_capped(result))
@@ -416,7 +438,9 @@ class _Runner:
         tool = self.tools.get(call.name)
         if error is not None:
             error = _capped(error, 2000)
-        if error is None and tool is not None:
+        if denied is not None:
+            summary = f"{call.name}: {denied}"
+        elif error is None and tool is not None:
             try:
                 summary = tool.summarize(call.arguments, result)
             except Exception:
@@ -469,9 +493,36 @@ class _Runner:
             )
         return None
 
+    def _parked(self, pending: list[ToolCall]) -> RunResult:
+        parked = Parked(messages=tuple(self.messages), pending=tuple(pending),
+                        tool_calls_used=self.tool_calls_used)
+        return replace(self._result("parked"), parked=parked)
+
+    async def _execute_all(self, calls: list[ToolCall]) -> RunResult | None:
+        """Run the calls in order; parked at the first that needs approval."""
+        for index, call in enumerate(calls):
+            if call.name in self.run.approval_required and call.name in self.tools \
+                    and INVALID_ARGUMENTS_KEY not in call.arguments:
+                return self._parked(calls[index:])
+            self.messages.append(await self._execute(call))
+        return None
+
+    async def _resume(self, resume: Resume) -> RunResult | None:
+        first, *rest = resume.parked.pending
+        denied = None if resume.approved else (
+            f"{DENIED}: {resume.reason}" if resume.reason else DENIED)
+        self.messages.append(await self._execute(first, denied=denied))
+        return await self._execute_all(rest)
+
     async def run_loop(self) -> RunResult:
-        self.state.model_id = self.run.model.model_id
         separate = False
+        if self.run.resume is None:
+            self.state.model_id = self.run.model.model_id
+        else:
+            parked = await self._resume(self.run.resume)
+            if parked is not None:
+                return parked
+            separate = True
         while True:
             rnd = await self._call_model(separate)
             if rnd.error is not None:
@@ -487,8 +538,9 @@ class _Runner:
             self.messages.append(
                 Message(role="assistant", content=rnd.text, tool_calls=tuple(rnd.calls))
             )
-            for call in rnd.calls:
-                self.messages.append(await self._execute(call))
+            parked = await self._execute_all(list(rnd.calls))
+            if parked is not None:
+                return parked
             separate = True
 
 

@@ -135,6 +135,38 @@ class AgentRun:
     timeout: float = 60.0
     max_retries: int = 2
     retry_base_delay: float = 0.5
+    # names of tools a person must approve: a call to one parks the run (RunResult.parked)
+    approval_required: frozenset[str] = frozenset()
+    # a parked run continued after the decision (messages come from here, not history)
+    resume: Resume | None = None
+
+
+@dataclass(frozen=True)
+class Parked:
+    """Where a run stopped to wait for a person: the conversation so far (ending with the
+    assistant message that made the calls and the results of the calls already run) and
+    the calls not run yet, the first of which needs approval."""
+
+    messages: tuple[Message, ...]
+    pending: tuple[ToolCall, ...]
+    tool_calls_used: int
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A parked run continued: ``approved`` decides the first pending call (run, or
+    answered "denied by a reviewer: <reason>"); the state is what the run had so far."""
+
+    parked: Parked
+    approved: bool
+    reason: str
+    content: str
+    usage: Usage
+    cost: float
+    model_id: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_runs: tuple[ToolRun, ...] = ()
+    llm_calls: tuple[LlmCall, ...] = ()
 
 
 # --- loop events (turned into SSE events by the streaming layer) -------------------
@@ -219,7 +251,7 @@ class RunState:
 
 @dataclass(frozen=True)
 class RunResult:
-    status: str  # "completed" | "failed"
+    status: str  # "completed" | "failed" | "parked" (then ``parked`` says where)
     content: str
     usage: Usage
     cost: float
@@ -229,6 +261,7 @@ class RunResult:
     tool_calls: tuple[ToolCall, ...]
     tool_runs: tuple[ToolRun, ...]
     llm_calls: tuple[LlmCall, ...]
+    parked: Parked | None = None
 
 
 # --- errors --------------------------------------------------------------------------
