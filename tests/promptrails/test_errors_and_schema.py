@@ -54,7 +54,8 @@ def test_bootstrap_json_is_one_object_and_idempotent(capsys: pytest.CaptureFixtu
     first = json.loads(capsys.readouterr().out)
     call_command("bootstrap", "--workspace", "Boot", "--json")
     second = json.loads(capsys.readouterr().out)
-    assert set(first) == {"workspace_id", "api_key", "agent_id"}
+    assert set(first) == {"workspace_id", "api_key", "agent_id", "base_url", "signin_url",
+                          "username"}
     assert first["workspace_id"] == second["workspace_id"]
     assert first["agent_id"] == second["agent_id"]
     assert first["api_key"] != second["api_key"]
