@@ -82,6 +82,13 @@ class FeedbackResultSerializer(S.Serializer):
     submitted = S.BooleanField()
 
 
+class FeedbackItemSerializer(S.Serializer):
+    execution_id = S.CharField()
+    value = S.ChoiceField(choices=[1, -1])
+    created_at = S.DateTimeField()
+    updated_at = S.DateTimeField()
+
+
 class WsTicketSerializer(S.Serializer):
     ticket = S.CharField()
     expires_at = S.DateTimeField()

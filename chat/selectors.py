@@ -14,7 +14,7 @@ from django.db.models.functions import Cast
 
 from agents.runtime.types import Message as RuntimeMessage
 from agents.runtime.types import ToolCall
-from chat.models import Message, Session
+from chat.models import Feedback, Message, Session
 from promptrails.api.errors import NotFound, validation_error
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
@@ -155,3 +155,14 @@ def _with_tools(content: str, tool_calls: Any, tool_results: Any) -> Iterator[Ru
         text = f"Error: {error}" if error is not None else str(result.get("result") or "")
         yield RuntimeMessage(role="tool", content=text, tool_call_id=call.id, name=call.name)
     yield RuntimeMessage(role="assistant", content="", tool_calls=tuple(calls))
+
+
+def session_for_member(*, user: Any, session_id: str) -> Session | None:
+    """A session of any workspace `user` is a member of (the chat page's /s/<id>), or None."""
+    return (Session.objects.filter(pk=session_id, workspace__memberships__user=user)
+            .select_related("workspace").first())
+
+
+def feedback_list(*, session: Session) -> QuerySet[Feedback]:
+    """The session's feedback, one per execution, oldest first."""
+    return Feedback.objects.filter(session=session).order_by("created_at", "id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.models import Message, Session
+from chat.models import Feedback, Message, Session
 from promptrails.api.formats import iso
 
 
@@ -37,6 +37,15 @@ def message_data(message: Message) -> dict[str, Any]:
         "completion_tokens": message.completion_tokens,
         "execution_id": message.execution_id,
         "created_at": iso(message.created_at),
+    }
+
+
+def feedback_data(feedback: Feedback) -> dict[str, Any]:
+    return {
+        "execution_id": feedback.execution_id,
+        "value": feedback.value,
+        "created_at": iso(feedback.created_at),
+        "updated_at": iso(feedback.updated_at),
     }
 
 

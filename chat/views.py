@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from chat import schema as docs
 from chat import selectors, services
-from chat.serializers import message_data, session_data
+from chat.serializers import feedback_data, message_data, session_data
 from chat.tickets import ticket_issue
 from chat.validation import clean_metadata, clean_title, clean_user_id
 from promptrails.api.errors import validation_error
@@ -55,13 +55,17 @@ class SessionListView(APIView):
                    description="`agentId` is accepted as an alias of `agent_id`.")
     def post(self, request: Request) -> Response:
         body = body_of(request)
+        user_id = clean_user_id(body.get("user_id"))
+        signed_in = request.auth.user if request.auth is not None else None
+        if user_id is None and signed_in is not None:
+            user_id = signed_in.get_username()  # a session made on the chat page is its user's
         session = services.session_create(
             workspace=request_workspace(request),
             # agentId: what the JS SDK sends when given createSession({agentId, ...})
             agent_id=body["agent_id"] if "agent_id" in body else body.get("agentId"),
             title=clean_title(body.get("title")),
             metadata=clean_metadata(body.get("metadata")),
-            user_id=clean_user_id(body.get("user_id")),
+            user_id=user_id,
         )
         return data(session_data(session), status.HTTP_201_CREATED)
 
@@ -120,6 +124,16 @@ class MessageListView(APIView):
 
 
 class FeedbackView(APIView):
+    @extend_schema(operation_id="chat_feedback_list", parameters=doc_page_params(),
+                   responses=responses(many(docs.FeedbackItemSerializer), 400, 404),
+                   description="The session's feedback, one per execution, oldest first.")
+    def get(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get(workspace=request_workspace(request),
+                                        session_id=session_id)
+        items, page_meta = paginate(selectors.feedback_list(session=session),
+                                    page_params(request.query_params))
+        return Response({"data": [feedback_data(f) for f in items], "meta": page_meta})
+
     @extend_schema(operation_id="chat_feedback_submit", request=docs.FeedbackSerializer,
                    responses=responses(one(docs.FeedbackResultSerializer), 404, body=True),
                    description="Upsert per (session, execution).")
