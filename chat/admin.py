@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.safestring import SafeString, mark_safe
 
@@ -119,6 +120,9 @@ class SessionAdmin(WorkspaceScopedAdmin):
         ("Conversation", {"fields": ("conversation",)}),
     )
 
+    class Media:
+        css = {"all": ("chat/admin.css",)}  # the changelist's columns fit at 1440 px
+
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return SessionChangeList
 
@@ -150,7 +154,7 @@ class SessionAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="last activity", ordering="updated_at")
     def last_activity(self, obj: Session) -> Any:
-        return obj.updated_at
+        return timezone.localtime(obj.updated_at).strftime("%Y-%m-%d %H:%M")
 
     @admin.display(description="tokens", ordering="total_tokens")
     def tokens(self, obj: Session) -> int:
