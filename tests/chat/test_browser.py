@@ -160,7 +160,7 @@ def test_two_tabs_and_an_api_client_see_the_same_turns(browser: Browser, member:
                           timeout=30)
     assert response.status_code == 201
     for page in (first, second):
-        expect(page.locator(".msg.user").last).to_have_text("hello from the API")
+        expect(page.locator(".msg.user .body").last).to_have_text("hello from the API")
         expect(page.locator(".msg.assistant .body").last).to_contain_text(
             "hello from the API", timeout=15000)
     context.close()
