@@ -16,13 +16,14 @@ from executions import runner
 from executions.models import Execution
 from executions.services import execution_recover
 from promptrails.db import run_db
+from promptrails.models import Workspace
 from tests.chat.conftest import ensure_local_model
 from tests.helpers import make_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _session() -> tuple[object, str]:
+def _session() -> tuple[Workspace, str]:
     ensure_local_model()
     tenant = make_tenant("Abandon")
     agent = demo_agent_ensure(workspace=tenant.workspace)

@@ -54,6 +54,7 @@ def test_execute_async_returns_at_once_then_completes(slow_tenant: LiveTenant) -
     assert data["status"] in ("pending", "running")  # ~1.3 s of reply still to come
     assert data["execution_id"] == data["id"] and data["output"] is None
     done = wait_for(lambda: Execution.objects.filter(pk=data["id"], status="completed").first())
+    assert done is not None and done.output is not None
     assert done.output["content"].startswith('Turn 1. You said: "word word')
     got = slow_tenant.sdk.executions.get(data["id"])
     assert got.status == "completed"
