@@ -389,3 +389,35 @@ def demo_agent_ensure(*, workspace: Workspace) -> Agent:
             tools=[{"mcp_tool_id": t.pk, "sort_order": i} for i, t in enumerate(tools)],
         )
     return agent
+
+
+APPROVAL_DEMO_AGENT_NAME = "Approval demo"
+
+
+@transaction.atomic
+def approval_demo_agent_ensure(*, workspace: Workspace) -> Agent:
+    """The demo agent with its calculator attached ``requires_approval`` (idempotent by
+    name): ``/tool calculator {"expression": "6*7"}`` parks the turn until someone
+    approves or denies it (the chat page, the API, the admin inbox)."""
+    demo_agent_ensure(workspace=workspace)
+    tools = builtin_tools_ensure(workspace=workspace)
+    prompt = scoped(Prompt.objects.all(), workspace).filter(name=DEMO_PROMPT_NAME).first()
+    agent = scoped(Agent.objects.all(), workspace).filter(name=APPROVAL_DEMO_AGENT_NAME).first()
+    if agent is None:
+        agent = agent_create(
+            workspace=workspace, name=APPROVAL_DEMO_AGENT_NAME,
+            description='Offline; its calculator needs approval: send '
+                        '/tool calculator {"expression": "6*7"}.',
+            labels=["demo"],
+        )
+    if prompt is not None and not AgentVersion.objects.filter(agent=agent,
+                                                              is_current=True).exists():
+        agent_version_create(
+            agent=agent,
+            config={"type": "agent", "prompt_id": prompt.pk, "approval_timeout_seconds": 3600},
+            set_current=True, message="demo", model_config={"model_id": "echo"},
+            run_budget={"max_tool_calls": 5},
+            tools=[{"mcp_tool_id": t.pk, "sort_order": i,
+                    "requires_approval": t.name == "calculator"} for i, t in enumerate(tools)],
+        )
+    return agent

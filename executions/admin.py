@@ -16,10 +16,17 @@ from django.utils.safestring import SafeString, mark_safe
 
 from executions import log
 from executions.admin_traces import TraceTimelineInline
-from executions.models import ACTIVE_STATUSES, Execution, ExecutionStatus
+from executions.models import (
+    ACTIVE_STATUSES,
+    Approval,
+    ApprovalStatus,
+    Execution,
+    ExecutionStatus,
+)
 from executions.services import execution_request_cancel
 from promptrails.admin_filters import DateRangeFilter, ScopedRelatedFilter
 from promptrails.admin_scoping import WorkspaceScopedAdmin
+from promptrails.api.errors import ApiError
 
 TIMELINE_MAX_EVENTS = 2000
 
@@ -132,12 +139,17 @@ class ExecutionAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Cancel selected running executions", permissions=["cancel"])
     def cancel_executions(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        from executions import runner  # the runtime, only when cancelling
+        from executions import approvals, runner  # the runtime, only when cancelling
 
         cancelled = 0
         for execution in queryset.filter(status__in=ACTIVE_STATUSES).exclude(
             status=ExecutionStatus.CANCEL_REQUESTED
         ):
+            if execution.status == ExecutionStatus.WAITING_APPROVAL and \
+                    approvals.execution_cancel_parked(
+                        execution=execution, decided_by=f"user:{request.user.get_username()}"):
+                cancelled += 1
+                continue
             execution_request_cancel(execution=execution)
             async_to_sync(runner.request_cancel)(execution.id)
             cancelled += 1
@@ -147,3 +159,70 @@ class ExecutionAdmin(WorkspaceScopedAdmin):
         else:
             self.message_user(request, "None of the selected executions is running.",
                               messages.WARNING)
+
+
+@admin.register(Approval)
+class ApprovalAdmin(WorkspaceScopedAdmin):
+    """The approvals inbox: tool calls waiting for a person, for the staff of the workspace
+    (approve or deny the selected ones; the parked runs resume)."""
+
+    list_display = ("tool_name", "status", "execution_link", "session_id", "arguments_short",
+                    "expires_at", "decided_by", "created_at")
+    list_filter = ("status", ("created_at", DateRangeFilter))
+    search_fields = ("=id", "=execution__id", "=session_id")
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50
+    actions = ("approve_selected", "deny_selected")
+    exclude = ("state",)
+    readonly_fields = ("id", "workspace", "execution", "agent_id", "session_id", "tool_call_id",
+                       "tool_name", "arguments", "status", "on_timeout", "decided_by",
+                       "decided_at", "reason", "expires_at", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="execution")
+    def execution_link(self, obj: Approval) -> str:
+        url = reverse("admin:executions_execution_change", args=[obj.execution_id])
+        return format_html('<a href="{}">{}</a>', url, obj.execution_id)
+
+    @admin.display(description="arguments")
+    def arguments_short(self, obj: Approval) -> str:
+        text = json.dumps(obj.arguments, ensure_ascii=False)
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("executions.change_approval"))
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[Any], approved: bool) -> None:
+        from executions import approvals  # the runtime, only when deciding
+
+        decided = 0
+        who = f"user:{request.user.get_username()}"
+        for approval in queryset.filter(status=ApprovalStatus.PENDING):
+            try:
+                spec = approvals.approval_decide(approval=approval, approved=approved,
+                                                 reason=None, decided_by=who)
+            except ApiError:
+                continue  # decided elsewhere meanwhile
+            if spec is not None:
+                approvals.start_resumed(spec)
+            decided += 1
+        verb = "Approved" if approved else "Denied"
+        if decided:
+            self.message_user(request, f"{verb} {decided} tool call(s); the runs resume.",
+                              messages.SUCCESS)
+        else:
+            self.message_user(request, "None of the selected approvals is pending.",
+                              messages.WARNING)
+
+    @admin.action(description="Approve the selected tool calls", permissions=["decide"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._decide(request, queryset, approved=True)
+
+    @admin.action(description="Deny the selected tool calls", permissions=["decide"])
+    def deny_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._decide(request, queryset, approved=False)
