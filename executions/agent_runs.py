@@ -76,8 +76,10 @@ def agent_execute_start(
         model=prepared.model, fallback=prepared.fallback, system=system, history=(),
         user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
         top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
-        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        timeout=settings.PROVIDER_TIMEOUT_SECONDS, approval_required=prepared.approval_required,
     )
     return TurnSpec(execution_id=execution.id, run=run,
+                    approval_timeout_seconds=prepared.approval_timeout_seconds,
+                    approval_on_timeout=prepared.approval_on_timeout,
                     first_event={"type": "execution", "execution_id": execution.id},
                     execution=execution)
