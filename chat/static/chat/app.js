@@ -511,6 +511,28 @@ function chip(name, summary) {
   return el("span", "chip", summary ? `${name} → ${summary}` : `${name} …`);
 }
 
+// A tool call waiting for a person: what it would do, and Approve / Deny (the run resumes).
+function approvalBox(b, ev) {
+  const box = el("div", "approval");
+  box.dataset.tool = ev.tool && ev.tool.id || "";
+  const args = ev.tool ? JSON.stringify(ev.tool.arguments || {}) : "{}";
+  box.append(el("div", "approval-text",
+                `Approval needed: ${ev.tool ? ev.tool.name : "a tool"} ${args}`));
+  const decide = (route) => async () => {
+    box.querySelectorAll("button").forEach((x) => { x.disabled = true; });
+    try {
+      await api("POST", `/executions/${ev.execution_id}/${route}`, {});
+      box.remove();
+    } catch (err) {
+      box.querySelectorAll("button").forEach((x) => { x.disabled = false; });
+      status(err.message, true);
+    }
+  };
+  box.append(button("approve", "Approve", "Run this tool call", decide("approve")),
+             button("deny", "Deny", "Do not run it; the agent is told", decide("deny")));
+  b.pending.replaceChildren(box);
+}
+
 function scrollToEnd() { const b = $("#conversation"); b.scrollTop = b.scrollHeight; }
 function isAtEnd() { const b = $("#conversation"); return b.scrollHeight - b.scrollTop - b.clientHeight < 80; }
 
@@ -561,7 +583,9 @@ function onEvent(ev) {
       b.thinking.hidden = false;
       b.thinking.querySelector("div").textContent += ev.content;
       break;
+    case "approval_required": approvalBox(b, ev); break;
     case "tool_start": {
+      b.pending.querySelector(".approval")?.remove();   // decided: the run goes on
       const c = chip(ev.name, "");
       b.tools.set(ev.id, c);
       b.chips.append(c);
