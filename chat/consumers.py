@@ -1,4 +1,4 @@
-"""The chat WebSocket (API.md §9): one socket on one session sees every event and message.
+"""The chat WebSocket (docs/api.md §9): one socket on one session sees every event and message.
 
 Thin: authenticate, authorize, delegate turns to chat.services and the runner; follow each
 turn of the session with executions.follow (replay, then live, exactly once).

@@ -1,4 +1,4 @@
-"""Chat objects on the wire (API.md §2–3)."""
+"""Chat objects on the wire (docs/api.md §2–3)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class _SendStreamDoc(APIView):
     @extend_schema(
         operation_id="chat_messages_stream", request=docs.SendSerializer,
         parameters=[docs.IDEMPOTENCY], responses=sse_responses(*SEND_ERRORS, body=True),
-        description="Send a message and stream the turn as Server-Sent Events (API.md §4).",
+        description="Send a message and stream the turn as Server-Sent Events (docs/api.md §4).",
     )
     def post(self, request: Request, session_id: str) -> Response:  # pragma: no cover
         raise NotImplementedError
@@ -102,7 +102,7 @@ async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBas
         lambda: Execution.objects.filter(pk=turn.execution_id).values("status", "error").first()
     )
     if ended is not None and ended["status"] == ExecutionStatus.FAILED:
-        # The provider failed (API.md §1: upstream_error); what was stored is in details.
+        # The provider failed (docs/api.md §1: upstream_error); what was stored is in details.
         raise ApiError(
             f"The model failed: {ended['error'] or 'unknown error'}", code="upstream_error",
             status_code=502,

@@ -121,7 +121,7 @@ class SpanStatus(models.TextChoices):
 
 
 class Span(models.Model):
-    """One span of a turn's trace (API.md §8): the root agent span, model calls, tool calls.
+    """One span of a turn's trace (docs/api.md §8): the root agent span, model calls, tool calls.
 
     Written in one batch when the turn ends (see executions/traces.py), never per token.
     """

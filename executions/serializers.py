@@ -1,4 +1,4 @@
-"""Execution objects on the wire (API.md §5)."""
+"""Execution objects on the wire (docs/api.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server-Sent Events framing (API.md §4): id, event, one compact data line, LF only."""
+"""Server-Sent Events framing (docs/api.md §4): id, event, one compact data line, LF only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trace endpoints (API.md §8): span list, one trace's spans, summary; workspace-scoped."""
+"""Trace endpoints (docs/api.md §8): span list, one trace's spans, summary; workspace-scoped."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def trace_spans(*, workspace: Workspace, trace_id: str) -> list[Span]:
 
 
 def trace_summary(qs: QuerySet[Span], kind: str | None) -> dict[str, Any]:
-    """API.md §8 summary over the matching spans.
+    """docs/api.md §8 summary over the matching spans.
 
     Tokens, cost and average duration are measured on one kind of span so nothing is
     counted twice: the root ``agent`` spans (which carry their turn's totals), or the

@@ -1,7 +1,7 @@
 """The official `promptrails` SDK, loaded under the name `promptrails_sdk`.
 
-The server's own Django package is also called `promptrails` (the layout DESIGN.md fixes),
-so the SDK from site-packages is imported under an alias; it only uses relative imports.
+The server's own Django package is also called `promptrails` (see docs/architecture.md), so
+the SDK from site-packages is imported under an alias; it only uses relative imports.
 """
 
 from __future__ import annotations

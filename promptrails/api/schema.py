@@ -91,7 +91,7 @@ class ServerSentEventSerializer(serializers.Serializer):
 
 
 def sse_responses(*statuses: int, body: bool = False) -> dict[Any, Any]:
-    """A `text/event-stream` 200 (API.md §4) plus the JSON errors known before it starts."""
+    """A `text/event-stream` 200 (docs/api.md §4) plus the JSON errors known before it starts."""
     ok = OpenApiResponse(ServerSentEventSerializer, description=(
         "Server-Sent Events, ending after the terminal `done` or `error` event."))
     errs = {k: v for k, v in responses(None, *statuses, body=body).items() if k != 200}

@@ -1,4 +1,4 @@
-"""Messages (API.md §3): history paging and cursors, send validation, the hybrid 201 body,
+"""Messages (docs/api.md §3): history paging and cursors, send validation, the hybrid 201 body,
 feedback, last activity. Sends run in-process (the async view on the test client)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Chat sessions over REST (API.md §2): list and filters, create, get, patch, delete."""
+"""Chat sessions over REST (docs/api.md §2): list and filters, create, get, patch, delete."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Executions REST (API.md §5 and §6 execute): execute, list and filters, get, tree, isolation."""
+"""Executions REST (docs/api.md §5, §6 execute): execute, list and filters, get, tree,
+isolation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SSE (API.md §4): the SDK's view, the raw frames, resume, keepalive, errors before the stream."""
+"""SSE (docs/api.md §4): the SDK's view, the raw frames, resume, keepalive, errors before
+the stream."""
 
 from __future__ import annotations
 
