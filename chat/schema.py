@@ -66,6 +66,9 @@ class SendResultSerializer(MessageSerializer):
     id = S.CharField(allow_null=True, help_text="The reply's id (null when there is none).")
     user_message = MessageSerializer()
     assistant_message = MessageSerializer(allow_null=True)
+    status = S.CharField(required=False, help_text=(
+        "Only when the turn waits for approval of a tool call: `waiting_approval` (no reply "
+        "yet; it is stored when the run ends)."))
 
 
 class SendSerializer(S.Serializer):

@@ -341,7 +341,8 @@ async def _run(run: LocalRun) -> None:
         await asyncio.gather(*helpers, return_exceptions=True)
         if finished is not None and not run.abandoned:
             await _finish(run, finished)
-        _RUNS.pop(spec.execution_id, None)
+        if _RUNS.get(spec.execution_id) is run:  # not a resumed run of it, started meanwhile
+            del _RUNS[spec.execution_id]
         run.done.set()
 
 

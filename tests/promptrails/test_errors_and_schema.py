@@ -60,5 +60,7 @@ def test_bootstrap_json_is_one_object_and_idempotent(capsys: pytest.CaptureFixtu
     assert first["agent_id"] == second["agent_id"]
     assert first["api_key"] != second["api_key"]
     assert Workspace.objects.filter(name="Boot").count() == 1
-    assert Agent.objects.filter(workspace_id=first["workspace_id"]).count() == 1
+    # the demo agent and the approval demo (its calculator waits for a person), once each
+    assert sorted(Agent.objects.filter(workspace_id=first["workspace_id"])
+                  .values_list("name", flat=True)) == ["Approval demo", "Demo agent"]
     assert ApiKey.objects.filter(workspace_id=first["workspace_id"]).count() == 2
