@@ -51,7 +51,9 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def page_server(live_server_factory: Any) -> LiveServer:
     """80 ms a word: a long reply (30 words) runs long enough to stop or reload it."""
-    return live_server_factory(PROMPTRAILS_LOCAL_MODEL_DELAY="0.08")
+    # many sign-ins a minute from one address (the limit: tests/promptrails/test_ratelimit.py)
+    return live_server_factory(PROMPTRAILS_LOCAL_MODEL_DELAY="0.08",
+                               PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE="10000")
 
 
 @pytest.fixture(params=list(VIEWPORTS))

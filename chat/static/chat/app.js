@@ -161,7 +161,13 @@ async function loadAgents(preferred) {
   state.agents = new Map(data.map((a) => [a.id, a]));
   const select = $("#agent");
   select.replaceChildren(...data.map((a) => new Option(a.name, a.id)));
-  if (preferred && state.agents.has(preferred)) select.value = preferred;
+  // the session's agent; else the one last chosen here; else the first one made (bootstrap's
+  // demo agent), not whichever is newest
+  let last = null;
+  try { last = localStorage.getItem(`promptrails:agent:${state.workspace}`); } catch { /* none */ }
+  const oldest = data.reduce((a, b) => (!a || b.created_at < a.created_at ? b : a), null);
+  const choice = [preferred, last, oldest && oldest.id].find((id) => id && state.agents.has(id));
+  if (choice) select.value = choice;
   state.agent = select.value || null;
   if (!data.length) status("This workspace has no agent yet: create one in the admin or the API.", true);
 }
@@ -919,6 +925,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   };
   $("#agent").onchange = (e) => {
     state.agent = e.target.value;
+    try { localStorage.setItem(`promptrails:agent:${state.workspace}`, state.agent); } catch { /* */ }
     if (state.session && state.session.agent_id !== state.agent) newChat({push: true});
     else showHeader();
   };
