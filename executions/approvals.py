@@ -175,10 +175,12 @@ def _decide(approval: Approval, *, status: str, reason: str | None, decided_by: 
         if not Approval.objects.filter(pk=approval.pk, status=ApprovalStatus.PENDING).update(
                 status=status, reason=reason, decided_by=decided_by, decided_at=now):
             return False
-        Execution.objects.filter(
+        if not Execution.objects.filter(
             pk=approval.execution_id, status=ExecutionStatus.WAITING_APPROVAL
         ).update(status=ExecutionStatus.RUNNING, heartbeat_at=now, approval_expires_at=None,
-                 updated_at=now)
+                 updated_at=now):
+            transaction.set_rollback(True)  # the run ended meanwhile: nothing to resume
+            return False
         _wait_span(approval, status=status, reason=reason, decided_by=decided_by, now=now)
     approval.status, approval.reason, approval.decided_by, approval.decided_at = (
         status, reason, decided_by, now)
