@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
         "AgentStatusEnum": "agents.serializers.AGENT_STATUSES",
         "ExecutionStatusEnum": "executions.models.ExecutionStatus.values",
         "SpanStatusEnum": "executions.models.SpanStatus.values",
+        "ToolStatusEnum": "agents.mcp.serializers.TOOL_STATUSES",
         "HealthStatusEnum": ["ok", "unavailable"],
         "ComponentHealthEnum": ["ok", "down"],
     },
