@@ -201,3 +201,41 @@ class AgentVersionTool(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} → {self.tool}"
+
+
+class MemoryType(models.TextChoices):
+    FACT = "fact", "Fact"
+    PREFERENCE = "preference", "Preference"
+    PROCEDURE = "procedure", "Procedure"
+    SEMANTIC = "semantic", "Semantic"
+    EPISODIC = "episodic", "Episodic"
+
+
+class Memory(models.Model):
+    """Something an agent keeps across sessions. ``subject`` is the external user it is
+    about (a session's ``user_id``, else its ``metadata.user_id``); empty: about the agent
+    in general. A memory is only ever read for its own workspace, agent and subject (or
+    the general ones); deleting a session keeps its memories."""
+
+    id = KsuidField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memories")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="memories")
+    subject = models.CharField(max_length=255, blank=True, default="")
+    content = models.TextField()
+    memory_type = models.CharField(max_length=16, choices=MemoryType.choices,
+                                   default=MemoryType.FACT)
+    importance = models.FloatField(default=0.5)
+    access_count = models.PositiveIntegerField(default=0)
+    session_id = models.CharField(max_length=27, null=True, blank=True)  # where it was told
+    last_accessed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "agent", "subject"],
+                                name="memory_ws_agent_subject")]
+        verbose_name_plural = "memories"
+
+    def __str__(self) -> str:
+        return self.content[:60]

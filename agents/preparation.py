@@ -46,6 +46,42 @@ class PreparedAgent:
     # how long a call waits for a person, and what then happens ("deny" or "approve")
     approval_timeout_seconds: float = 86400.0
     approval_on_timeout: str = "deny"
+    # config.context: "window" (the newest messages that fit) or "summary" (a rolling
+    # summary of the older ones, then the newest that fit), and the summarizer's model
+    context_strategy: str = "window"
+    summarizer: ModelSpec | None = None
+    # config.memory: memories of the session's subject injected, remember/recall offered
+    memory_enabled: bool = False
+    memory_max_injected: int = 5
+
+
+CONTEXT_STRATEGIES = ("window", "summary")
+DEFAULT_MAX_INJECTED = 5
+
+
+def _context(workspace: Workspace, config: dict[str, Any]) -> tuple[str, ModelSpec | None]:
+    raw = config.get("context")
+    if not isinstance(raw, dict):
+        return "window", None  # versions from before strategies: today's behaviour
+    strategy = raw.get("strategy", "window")
+    if strategy not in CONTEXT_STRATEGIES:
+        raise _invalid("config.context.strategy",
+                       f"Unknown context strategy {strategy!r} (window or summary).")
+    ref = raw.get("summarizer_model_id")
+    summarizer = (_model_spec(workspace=workspace,
+                              model=_resolve(ref, "config.context.summarizer_model_id"))
+                  if ref else None)
+    return strategy, summarizer
+
+
+def _memory(config: dict[str, Any]) -> tuple[bool, int]:
+    raw = config.get("memory")
+    if not isinstance(raw, dict) or raw.get("enabled") is not True:
+        return False, DEFAULT_MAX_INJECTED
+    limit = raw.get("max_injected", DEFAULT_MAX_INJECTED)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 50:
+        limit = DEFAULT_MAX_INJECTED
+    return True, limit
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -242,7 +278,11 @@ def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> Prep
     config = version.config if isinstance(version.config, dict) else {}
     timeout = config.get("approval_timeout_seconds")
     on_timeout = config.get("approval_on_timeout")
+    strategy, summarizer = _context(workspace, config)
+    memory_enabled, memory_max_injected = _memory(config)
     return PreparedAgent(
+        context_strategy=strategy, summarizer=summarizer, memory_enabled=memory_enabled,
+        memory_max_injected=memory_max_injected,
         agent_id=agent.pk,
         agent_name=agent.name,
         version_id=version.pk,

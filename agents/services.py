@@ -102,6 +102,9 @@ def agent_version_create(
     workspace = agent.workspace
     config = {k: v for k, v in config.items() if v is not None}
     if config.get("type", "agent") == "agent":
+        # new versions summarize what outgrows the window unless they say otherwise;
+        # versions stored before context strategies (no "context") keep the window
+        config.setdefault("context", {"strategy": "summary"})
         prompt_id = config.get("prompt_id")
         if not scoped(Prompt.objects.all(), workspace).filter(pk=prompt_id).exists():
             raise NotFound(f"Prompt {prompt_id!r} not found in this workspace.")

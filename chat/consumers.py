@@ -204,7 +204,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return await self._shut(CLOSE_UNAUTHORIZED)
             if payload.get("type") == "turn" and isinstance(payload.get("execution_id"), str):
                 self._follow(payload["execution_id"], 0)
-            elif payload.get("type") == "message":
+            elif payload.get("type") in ("message", "context_compacted"):
                 await self._send(payload)
 
     def _follow(self, execution_id: str, after: int) -> None:

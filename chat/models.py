@@ -29,6 +29,11 @@ class Session(models.Model):
     message_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     total_tokens = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
     total_cost = models.FloatField(default=0, db_default=0, editable=False)
+    # The current rolling summary (agent versions with context strategy "summary"): the
+    # messages up to its covers_until_message_id are sent as that summary. Replaced only
+    # by a conditional UPDATE on this column (chat/summaries.py).
+    summary = models.ForeignKey("Summary", on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+")
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -113,3 +118,30 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Summary(models.Model):
+    """A rolling summary of a session's older messages, up to and including
+    ``covers_until_message_id``: the previous summary with the messages folded since."""
+
+    id = KsuidField(primary_key=True)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="summaries")
+    content = models.TextField()
+    covers_until_message_id = models.CharField(max_length=27)
+    previous_id = models.CharField(max_length=27, null=True, blank=True)
+    messages_folded = models.PositiveIntegerField(default=0)
+    messages_skipped = models.PositiveIntegerField(default=0)
+    model = models.CharField(max_length=200, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.FloatField(default=0)
+    execution = models.ForeignKey(Execution, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "-id"]
+        verbose_name_plural = "summaries"
+
+    def __str__(self) -> str:
+        return f"summary of {self.session_id} until {self.covers_until_message_id}"

@@ -18,6 +18,15 @@ def _object(**kwargs: Any) -> S.DictField:
     return S.DictField(child=S.JSONField(), **kwargs)
 
 
+class SessionSummarySerializer(S.Serializer):
+    id = S.CharField()
+    content = S.CharField(help_text="Sent instead of the messages it covers.")
+    covers_until_message_id = S.CharField(
+        help_text="The newest message folded into the summary.")
+    messages_folded = S.IntegerField(help_text="Messages folded by the last summarizer call.")
+    created_at = S.DateTimeField()
+
+
 class SessionSerializer(S.Serializer):
     id = S.CharField()
     workspace_id = S.CharField()
@@ -27,6 +36,9 @@ class SessionSerializer(S.Serializer):
     metadata = _object()
     created_at = S.DateTimeField()
     updated_at = S.DateTimeField(help_text="Moves on every new message.")
+    summary = SessionSummarySerializer(
+        allow_null=True, help_text="The current rolling summary of the older messages "
+                                   "(agent versions with context strategy \"summary\").")
 
 
 class SessionCreateSerializer(S.Serializer):

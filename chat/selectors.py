@@ -30,7 +30,7 @@ def session_get(*, workspace: Workspace, session_id: str, for_turn: bool = False
     (the current configuration revision) in the same query."""
     sessions = scoped(Session.objects.all(), workspace)
     if for_turn:
-        sessions = sessions.select_related("agent", "workspace")
+        sessions = sessions.select_related("agent", "workspace", "summary")
     try:  # get(), not first(): a key lookup needs no ORDER BY (less to compile, per turn)
         return sessions.get(pk=session_id)
     except Session.DoesNotExist:
@@ -71,7 +71,7 @@ def _metadata_filter(qs: QuerySet[Session], key: str, value: str, n: int) -> Que
 
 
 def session_list(*, workspace: Workspace, params: Any) -> QuerySet[Session]:
-    qs = scoped(Session.objects.all(), workspace)
+    qs = scoped(Session.objects.select_related("summary"), workspace)
     if params.get("agent_id"):
         qs = qs.filter(agent_id=params["agent_id"])
     if params.get("user_id"):
@@ -108,26 +108,40 @@ def message_cursor(*, session: Session, after: str | None, before: str | None,
     return list(reversed(items[:limit])), more
 
 
-def history_newest_first(*, session_id: str) -> Iterator[RuntimeMessage]:
+def history_newest_first(*, session_id: str, after: str | None = None,
+                         before: str | None = None) -> Iterator[RuntimeMessage]:
     """The conversation, newest first, read lazily (O(window) rows, O(log window) queries).
 
     A short conversation costs one small read; a long one reads batches that double in
     size, so a full context window is a handful of queries, never the whole session.
     A reply that called tools comes back as the model saw it (:func:`_with_tools`).
+    ``after``/``before``: only messages with an id above / below that one.
     """
-    last_id: str | None = None
+    for _, messages in history_units_newest_first(session_id=session_id, after=after,
+                                                  before=before):
+        yield from messages
+
+
+def history_units_newest_first(
+    *, session_id: str, after: str | None = None, before: str | None = None,
+) -> Iterator[tuple[str, list[RuntimeMessage]]]:
+    """Like :func:`history_newest_first`, one stored message at a time: its id and the
+    runtime messages it stands for (newest first; several for a reply that called tools)."""
+    last_id: str | None = before
     size = HISTORY_BATCH
     while True:
         qs = Message.objects.filter(session_id=session_id, role__in=["user", "assistant"])
         if last_id is not None:
             qs = qs.filter(id__lt=last_id)
+        if after is not None:
+            qs = qs.filter(id__gt=after)
         batch = list(qs.order_by("-id").values_list(
             "id", "role", "content", "tool_calls", "tool_results")[:size])
         for message_id, role, content, tool_calls, tool_results in batch:
             if role == "assistant" and tool_calls and tool_results:
-                yield from _with_tools(content, tool_calls, tool_results)
+                yield message_id, list(_with_tools(content, tool_calls, tool_results))
             else:
-                yield RuntimeMessage(role=role, content=content)
+                yield message_id, [RuntimeMessage(role=role, content=content)]
             last_id = message_id
         if len(batch) < size:
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.models import Feedback, Message, Session
+from chat.models import Feedback, Message, Session, Summary
 from promptrails.api.formats import iso
 
 
@@ -18,6 +18,20 @@ def session_data(session: Session) -> dict[str, Any]:
         "metadata": session.metadata,
         "created_at": iso(session.created_at),
         "updated_at": iso(session.updated_at),
+        "summary": summary_data(session.summary) if session.summary_id else None,
+    }
+
+
+def summary_data(summary: Summary | None) -> dict[str, Any] | None:
+    """The session's current rolling summary (context strategy "summary")."""
+    if summary is None:
+        return None
+    return {
+        "id": summary.id,
+        "content": summary.content,
+        "covers_until_message_id": summary.covers_until_message_id,
+        "messages_folded": summary.messages_folded,
+        "created_at": iso(summary.created_at),
     }
 
 

@@ -15,12 +15,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, CharField, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
+from agents.memories import memories_relevant, memory_prompt, memory_store, subject_of
 from agents.models import Agent
 from agents.preparation import PreparedAgent, prepare_agent, render_prompts
 from agents.runtime.context_window import fit_history, history_budget
+from agents.runtime.tools.memory import memory_tools
 from agents.runtime.types import AgentRun
 from chat.models import Feedback, IdempotencyKey, Message, Session
 from chat.selectors import history_newest_first, session_get
+from chat.summaries import Fold, fold_after_turn, history_with_summary
 from executions import bus
 from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
 from executions.runner import TurnSpec
@@ -250,9 +253,18 @@ def turn_start(
                    "session": {"id": session.id, "title": session.title},
                    "context": client_context if client_context is not None else {}},
     )
-    budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
-    history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
     execution_id = new_id()
+    tools = prepared.tools
+    if prepared.memory_enabled:
+        system, tools = _with_memory(session, prepared, system, content)
+    fold: Fold | None = None
+    if prepared.context_strategy == "summary":
+        system, history, fold = history_with_summary(
+            session=session, prepared=prepared, system=system, user_text=user_text,
+            execution_id=execution_id)
+    else:
+        budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
+        history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
     written: tuple[Execution, Message] | None = None
     for _ in range(2):
         try:
@@ -279,7 +291,7 @@ def turn_start(
     execution, user_message = written
     run = AgentRun(
         model=prepared.model, fallback=prepared.fallback, system=system, history=history,
-        user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
+        user_message=user_text, tools=tools, temperature=prepared.temperature,
         top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
         timeout=settings.PROVIDER_TIMEOUT_SECONDS, approval_required=prepared.approval_required,
     )
@@ -293,10 +305,27 @@ def turn_start(
         on_finish=partial(turn_finish, session_id=session.id),
         on_heartbeat=partial(turn_lease_renew, session_id=session.id,
                              execution_id=execution_id),
+        after_finish=partial(fold_after_turn, fold=fold) if fold is not None else None,
         execution=execution,
     )
     return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
                 spec=spec)
+
+
+def _with_memory(session: Session, prepared: PreparedAgent, system: str,
+                 content: str) -> tuple[str, tuple[Any, ...]]:
+    """The system prompt with the subject's most relevant memories, and the tools with
+    remember/recall bound to this workspace, agent and subject."""
+    subject = subject_of(user_id=session.user_id, metadata=session.metadata)
+    memories = memories_relevant(workspace_id=session.workspace_id,
+                                 agent_id=prepared.agent_id, subject=subject, query=content,
+                                 limit=prepared.memory_max_injected)
+    if memories:
+        block = memory_prompt(memories)
+        system = f"{system}\n\n{block}" if system else block
+    store = memory_store(workspace_id=session.workspace_id, agent_id=prepared.agent_id,
+                         subject=subject, session_id=session.id)
+    return system, (*prepared.tools, *memory_tools(store))
 
 
 def turn_resume_hooks(execution: Execution) -> tuple[Any, Any]:

@@ -113,6 +113,7 @@ class SpanKind(models.TextChoices):
     TOOL = "tool", "Tool call"
     MCP_CALL = "mcp_call", "MCP tool call"
     APPROVAL = "approval", "Wait for approval"
+    SUMMARY = "summary", "Summarize history"
 
 
 class SpanStatus(models.TextChoices):

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,9 @@ logger = logging.getLogger("promptrails.runner")
 FLUSH_INTERVAL = 0.2
 FinishHook = Callable[[FinishedRun], object]  # sync; runs inside the finishing transaction
 HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
+# async; a follow-up task started once the end is stored and the terminal event published
+# (e.g. the session's summarizer): it never delays the turn and its failure is its own
+AfterHook = Callable[[FinishedRun], Awaitable[object]]
 
 
 @dataclass
@@ -57,6 +60,7 @@ class TurnSpec:
     first_event: dict[str, Any] | None = None
     on_finish: FinishHook | None = None
     on_heartbeat: HeartbeatHook | None = None
+    after_finish: AfterHook | None = None
     # the row as its starter created it: what the trace needs (ids, trace id, agent name,
     # input) without reading it again at the end of the turn
     execution: Execution | None = None
@@ -341,9 +345,24 @@ async def _run(run: LocalRun) -> None:
         await asyncio.gather(*helpers, return_exceptions=True)
         if finished is not None and not run.abandoned:
             await _finish(run, finished)
+            if spec.after_finish is not None:
+                _follow_up(spec.after_finish, run.finished or finished)
         if _RUNS.get(spec.execution_id) is run:  # not a resumed run of it, started meanwhile
             del _RUNS[spec.execution_id]
         run.done.set()
+
+
+def _follow_up(hook: AfterHook, finished: FinishedRun) -> None:
+    async def guarded() -> None:
+        try:
+            await hook(finished)
+        except Exception:
+            logger.exception("the follow-up of execution %s failed", finished.execution_id)
+
+    task = asyncio.get_running_loop().create_task(
+        guarded(), name=f"after-{finished.execution_id}")
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
 
 
 def _partial(spec: TurnSpec, state: RunState, started: float, status: str,

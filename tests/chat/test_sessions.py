@@ -47,7 +47,7 @@ def test_create_returns_201_with_the_session_object(tenant: Tenant, agent: Agent
     data = create(tenant, {"agent_id": agent.id, "title": "Support", "user_id": "u-1",
                            "metadata": {"channel": "web"}})
     assert set(data) == {"id", "workspace_id", "agent_id", "user_id", "title", "metadata",
-                         "created_at", "updated_at"}
+                         "created_at", "updated_at", "summary"}
     assert len(data["id"]) == 27
     assert data["workspace_id"] == tenant.workspace.id and data["agent_id"] == agent.id
     assert data["title"] == "Support" and data["user_id"] == "u-1"

@@ -127,13 +127,25 @@ def test_a_send_reads_only_the_history_window(tenant: Tenant) -> None:
             pulled += 1
             yield item
 
+    real_units = selectors.history_units_newest_first
+
+    def counting_units(**kwargs: Any) -> Any:  # the "summary" strategy reads stored messages
+        nonlocal pulled
+        for item in real_units(**kwargs):
+            pulled += len(item[1])
+            yield item
+
     import chat.services as services
+    import chat.summaries as summaries
     original, services.history_newest_first = services.history_newest_first, counting
+    original_units = summaries.history_units_newest_first
+    summaries.history_units_newest_first = counting_units
     try:
         with CaptureQueriesContext(connection) as queries:
             turn = turn_start(workspace=tenant.workspace, session_id=session.id, content="hi")
     finally:
         services.history_newest_first = original
+        summaries.history_units_newest_first = original_units
 
     window = len(turn.spec.run.history)
     assert 0 < window < 1000

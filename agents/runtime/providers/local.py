@@ -14,6 +14,12 @@ whose first line is ``/tool <name> {json arguments}`` (arguments optional, defau
 offered; arguments that are not a JSON object are passed on as invalid (the loop
 answers with an error result, and so does this model).
 
+With the ``remember``/``recall`` tools offered (agent memory), "remember that …" saves
+what follows and "what do you remember?" recalls (the first round calls the tool). A
+summarizer request (``runtime/summarize.py``) gets a deterministic extractive summary:
+the previous summary's lines plus one line per new user message, the first lines and the
+newest ones kept when it grows long.
+
 Streams word by word, sleeping ``PROMPTRAILS_LOCAL_MODEL_DELAY`` seconds per word
 (default 0.02).
 """
@@ -29,6 +35,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from ..context_window import estimate_tokens, message_tokens
+from ..summarize import SUMMARIZER_MARKER, parse_summarizer_input
 from ..types import (
     INVALID_ARGUMENTS_KEY,
     Finish,
@@ -44,6 +51,10 @@ DEFAULT_DELAY = 0.02
 _EXPRESSION = re.compile(r"[-+(]*\d[\d.\s()+\-*/%]*")
 _TIME_WORDS = re.compile(r"\b(time|clock|date|day|hour)\b", re.IGNORECASE)
 _TOOL_COMMAND = re.compile(r"\A\s*/tool\s+(\S+)[ \t]*(.*)\Z", re.DOTALL)
+_REMEMBER = re.compile(r"\bremember that\s+(.+)", re.IGNORECASE | re.DOTALL)
+_RECALL = re.compile(r"\bwhat do you (?:remember|know about me)\b", re.IGNORECASE)
+SUMMARY_HEAD_LINES = 8
+SUMMARY_TAIL_LINES = 24
 _ZONE = re.compile(r"\b[A-Z][A-Za-z_]+(?:/[A-Za-z_\-]+)+\b|\bUTC\b")
 
 
@@ -103,8 +114,25 @@ def _quote(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def extractive_summary(request: ModelRequest) -> str:
+    """The previous summary's lines plus one per new user message (quoted); when longer
+    than head + tail lines, the oldest ones after the head are dropped."""
+    last = request.messages[-1].content if request.messages else ""
+    previous, new = parse_summarizer_input(last)
+    lines = [line for line in previous.split("\n") if line.strip()]
+    for line in new:
+        role, _, text = line.partition(": ")
+        if role == "user" and text.strip():
+            lines.append(f'- The user said: "{_quote(text, 160)}"')
+    if len(lines) > SUMMARY_HEAD_LINES + SUMMARY_TAIL_LINES:
+        lines = lines[:SUMMARY_HEAD_LINES] + lines[-SUMMARY_TAIL_LINES:]
+    return "\n".join(lines) or "- Nothing of note was said."
+
+
 def plan_reply(request: ModelRequest) -> tuple[list[ToolCall], str]:
     """Deterministically decide tool calls (first round) or the reply text."""
+    if request.system.startswith(SUMMARIZER_MARKER):
+        return [], extractive_summary(request)
     messages = request.messages
     user_indexes = [i for i, m in enumerate(messages) if m.role == "user"]
     turn = len(user_indexes)
@@ -131,6 +159,10 @@ def plan_reply(request: ModelRequest) -> tuple[list[ToolCall], str]:
                 sentences.append(
                     f"The calculator says {args.get('expression', '?')} = {result.content}."
                 )
+            elif name == "remember":
+                sentences.append(f"I will remember that. ({result.content})")
+            elif name == "recall":
+                sentences.append(f"Here is what I remember:\n{result.content}")
             elif name == "current_time":
                 zone = args.get("timezone") or "UTC"
                 sentences.append(f"The current time in {zone} is {result.content}.")
@@ -145,6 +177,13 @@ def plan_reply(request: ModelRequest) -> tuple[list[ToolCall], str]:
             return [ToolCall(id=f"call_local_{turn}_0", name=name, arguments=arguments)], ""
         offered = ", ".join(sorted(tool_names)) or "none"
         return [], f"{prefix} There is no tool named {name!r} here (tools: {offered})."
+
+    if "remember" in tool_names and (match := _REMEMBER.search(last_user)):
+        fact = match.group(1).strip()
+        return [ToolCall(id=f"call_local_{turn}_0", name="remember",
+                         arguments={"content": fact})], ""
+    if "recall" in tool_names and _RECALL.search(last_user):
+        return [ToolCall(id=f"call_local_{turn}_0", name="recall", arguments={})], ""
 
     calls_out: list[ToolCall] = []
     if "calculator" in tool_names:

@@ -22,13 +22,27 @@ class Command(BaseCommand):
     help = "Delete chat sessions whose last activity is older than --older-than DAYS."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+        parser.add_argument("--older-than", type=int, metavar="DAYS")
+        parser.add_argument("--forget-subject", metavar="SUBJECT",
+                            help="Delete every agent memory about this subject (a user's "
+                                 "right to be forgotten); with --workspace, only there")
         parser.add_argument("--workspace", help="Only this workspace id")
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing")
         parser.add_argument("--batch-size", type=int, default=BATCH)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["forget_subject"]:
+            from agents.memories import memories_forget
+
+            forgotten = memories_forget(subject=options["forget_subject"],
+                                        workspace_id=options["workspace"])
+            self.stdout.write(f"deleted {forgotten} memory(ies) about "
+                              f"{options['forget_subject']!r}")
         days = options["older_than"]
+        if days is None:
+            if options["forget_subject"]:
+                return
+            raise CommandError("--older-than DAYS is required (or --forget-subject)")
         if days < 0:
             raise CommandError("--older-than must be 0 or more days")
         cutoff = timezone.now() - timedelta(days=days)
