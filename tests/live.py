@@ -70,6 +70,9 @@ def start_server(db_settings: dict[str, Any], tmp_dir: Path, ready_status: int =
         "DATABASE_URL": database_url(db_settings),
         "PROMPTRAILS_LOCAL_MODEL_DELAY": "0.002",
         "DEBUG": "1",
+        # every test server signs in from 127.0.0.1 and, with Redis, counts in one bucket;
+        # the limiter's own live tests set their limit
+        "PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE": "10000",
         **env,
     }
     full_env.pop("DJANGO_SETTINGS_MODULE", None)

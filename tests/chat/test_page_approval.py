@@ -21,6 +21,7 @@ from tests.chat.page_support import (
     shot,
     sign_in,
 )
+from tests.chat.support import wait_for
 from tests.live import LiveServer
 
 
@@ -67,5 +68,6 @@ def test_approve_and_deny_on_the_page(browser: Browser, page_server: LiveServer,
     expect(page.locator(".msg.assistant .body").last).to_contain_text("denied by a reviewer")
     expect(box).to_have_count(0)
     replies = Message.objects.filter(role="assistant", session__workspace=workspace)
-    assert replies.count() == 2
+    # the page shows the streamed text before the turn's end is stored
+    wait_for(lambda: replies.count() == 2, what="both replies stored")
     context.close()
