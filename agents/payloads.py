@@ -11,6 +11,7 @@ from agents.models import (
     Credential,
     LLMModel,
     McpTool,
+    Memory,
     Prompt,
     PromptVersion,
 )
@@ -188,4 +189,20 @@ def tool_payload(tool: McpTool) -> dict[str, Any]:
         "last_error": tool.last_error or None,
         "created_at": iso(tool.created_at),
         "updated_at": iso(tool.updated_at),
+    }
+
+
+def memory_payload(memory: Memory) -> dict[str, Any]:
+    return {
+        "id": memory.pk,
+        "agent_id": memory.agent_id,
+        "workspace_id": memory.workspace_id,
+        "subject": memory.subject,
+        "content": memory.content,
+        "memory_type": memory.memory_type,
+        "importance": memory.importance,
+        "access_count": memory.access_count,
+        "session_id": memory.session_id,
+        "created_at": iso(memory.created_at),
+        "updated_at": iso(memory.updated_at),
     }

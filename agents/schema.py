@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from agents.models import Provider
+from agents.models import MemoryType, Provider
 from agents.serializers import AGENT_STATUSES, AGENT_TYPES
 
 S = serializers
@@ -213,3 +213,27 @@ class McpCallResultSerializer(S.Serializer):
     content = S.ListField(child=_object())
     is_error = S.BooleanField()
     trace_id = S.CharField()
+
+
+class MemorySerializer(S.Serializer):
+    id = S.CharField()
+    agent_id = S.CharField()
+    workspace_id = S.CharField()
+    subject = S.CharField(allow_blank=True,
+                          help_text="The external user it is about; empty: about the agent.")
+    content = S.CharField()
+    memory_type = S.ChoiceField(choices=MemoryType.values)
+    importance = S.FloatField(min_value=0, max_value=1)
+    access_count = S.IntegerField()
+    session_id = S.CharField(allow_null=True, help_text="The session it was told in.")
+    created_at = S.DateTimeField()
+    updated_at = S.DateTimeField()
+
+
+class MemoryWriteSerializer(S.Serializer):
+    """Request body of create (content required) and update (every field optional)."""
+
+    content = S.CharField()
+    memory_type = S.ChoiceField(choices=MemoryType.values, required=False)
+    importance = S.FloatField(min_value=0, max_value=1, required=False)
+    subject = S.CharField(allow_blank=True, allow_null=True, required=False)

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents import payloads, selectors, services
+from agents import memories, payloads, selectors, services
 from agents import schema as docs
 from agents.mcp import serializers as mcp_serializers
 from agents.mcp import services as mcp_services
@@ -20,6 +20,7 @@ from agents.mcp.serializers import (
     McpToolCreateSerializer,
     McpToolUpdateSerializer,
 )
+from agents.models import MemoryType
 from agents.preparation import preview_prompts
 from agents.serializers import (
     AGENT_TYPES,
@@ -184,6 +185,67 @@ class AgentPreviewView(APIView):
         return data(preview_prompts(workspace=workspace, agent=agent,
                                     variables=dict(body.get("input") or {}),
                                     version_id=version_id))
+
+
+# --- memories ---------------------------------------------------------------------------
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise validation_error({"non_field_errors": ["Expected a JSON object."]})
+    return dict(request.data)
+
+
+class AgentMemoryListView(APIView):
+    @extend_schema(operation_id="agent_memories_list",
+                   parameters=doc_page_params(
+        OpenApiParameter("subject", str, description="Exact subject; empty: general ones."),
+        OpenApiParameter("memory_type", str, enum=MemoryType.values),
+        OpenApiParameter("search", str, description="Substring of the content.")),
+        responses=responses(many(docs.MemorySerializer), 400, 404))
+    def get(self, request: Request, agent_id: str) -> Response:
+        workspace = request_workspace(request)
+        agent = selectors.agent_get(workspace=workspace, agent_id=agent_id)
+        params = request.query_params
+        memory_type = params.get("memory_type")
+        if memory_type and memory_type not in MemoryType.values:
+            raise validation_error({"memory_type": [f"One of {', '.join(MemoryType.values)}."]})
+        qs = memories.memory_list(workspace=workspace, agent=agent, params=params)
+        return _page(request, qs, payloads.memory_payload)
+
+    @extend_schema(operation_id="agent_memories_create", request=docs.MemoryWriteSerializer,
+        responses=responses(one(docs.MemorySerializer), 404, status=201, body=True))
+    def post(self, request: Request, agent_id: str) -> Response:
+        workspace = request_workspace(request)
+        agent = selectors.agent_get(workspace=workspace, agent_id=agent_id)
+        memory = memories.memory_create(workspace=workspace, agent=agent, data=_body(request))
+        return data(payloads.memory_payload(memory), status.HTTP_201_CREATED)
+
+
+class AgentMemoryDetailView(APIView):
+    def _get(self, request: Request, agent_id: str, memory_id: str) -> Any:
+        workspace = request_workspace(request)
+        agent = selectors.agent_get(workspace=workspace, agent_id=agent_id)
+        return memories.memory_get(workspace=workspace, agent=agent, memory_id=memory_id)
+
+    @extend_schema(operation_id="agent_memories_retrieve",
+                   responses=responses(one(docs.MemorySerializer), 404))
+    def get(self, request: Request, agent_id: str, memory_id: str) -> Response:
+        return data(payloads.memory_payload(self._get(request, agent_id, memory_id)))
+
+    @extend_schema(operation_id="agent_memories_update", request=docs.MemoryWriteSerializer,
+        responses=responses(one(docs.MemorySerializer), 404, body=True),
+        description="Only the given fields change.")
+    def patch(self, request: Request, agent_id: str, memory_id: str) -> Response:
+        memory = self._get(request, agent_id, memory_id)
+        memory = memories.memory_update(memory=memory, data=_body(request))
+        return data(payloads.memory_payload(memory))
+
+    @extend_schema(operation_id="agent_memories_delete",
+                   responses=responses(None, 404, status=204))
+    def delete(self, request: Request, agent_id: str, memory_id: str) -> Response:
+        memories.memory_delete(memory=self._get(request, agent_id, memory_id))
+        return _no_content()
 
 
 # --- prompts ----------------------------------------------------------------------------
