@@ -16,6 +16,7 @@ from agents.models import (
     Credential,
     LLMModel,
     McpTool,
+    Memory,
     Prompt,
     PromptVersion,
 )
@@ -249,3 +250,28 @@ class AgentVersionAdmin(WorkspaceScopedAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return False  # not listed on the index; reached through agents
+
+
+@admin.register(Memory)
+class MemoryAdmin(WorkspaceScopedAdmin):
+    """What agents keep across sessions. Written by the agents (remember tool) and the API;
+    here: read, correct or delete (a user's memories: search or filter by subject)."""
+
+    list_display = ("short_content", "agent", "subject", "memory_type", "importance",
+                    "access_count", "created_at")
+    list_select_related = ("agent",)
+    list_filter = (("workspace", ScopedRelatedFilter), ("agent", ScopedRelatedFilter),
+                   "memory_type")
+    search_fields = ("content", "subject")
+    search_help_text = "Searches the content and the subject (substring)."
+    fields = ("workspace", "agent", "subject", "memory_type", "importance", "content",
+              "access_count", "last_accessed_at", "session_id", "created_at", "updated_at")
+    readonly_fields = ("workspace", "agent", "access_count", "last_accessed_at", "session_id",
+                       "created_at", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # memories come from the agents and the API
+
+    @admin.display(description="content")
+    def short_content(self, obj: Memory) -> str:
+        return obj.content if len(obj.content) <= 80 else f"{obj.content[:79]}…"

@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from chat.admin_export import export_response
@@ -112,12 +113,12 @@ class SessionAdmin(WorkspaceScopedAdmin):
     paginator = CappedCountPaginator
     actions = ("export_json",)
     readonly_fields = ("id", "workspace", "agent", "user_id", "external_user", "created_at",
-                       "updated_at", "totals", "conversation")
+                       "updated_at", "totals", "current_summary", "conversation")
     fieldsets = (
         (None, {"fields": ("id", "title", "workspace", "agent", "user_id", "external_user",
                            "created_at", "updated_at", "totals")}),
         ("Metadata", {"fields": ("metadata",)}),
-        ("Conversation", {"fields": ("conversation",)}),
+        ("Conversation", {"fields": ("current_summary", "conversation")}),
     )
 
     class Media:
@@ -169,6 +170,21 @@ class SessionAdmin(WorkspaceScopedAdmin):
         return f"{obj.message_count} messages, {obj.total_tokens} tokens, ${self.cost(obj)}"
 
     # --- the conversation --------------------------------------------------------------------
+
+    @admin.display(description="summary")
+    def current_summary(self, obj: Session) -> SafeString | str:
+        summary = obj.summary
+        if summary is None:
+            return "—"
+        return format_html(
+            '<div class="current-summary"><div style="font-size: 0.85em; '
+            'color: var(--body-quiet-color);">Messages up to <a href="#message-{}">{}</a> '
+            "are sent to the model as this summary · {} folded · {} · {}</div>"
+            '<div style="white-space: pre-wrap; margin-top: 4px;">{}</div></div>',
+            summary.covers_until_message_id, summary.covers_until_message_id,
+            summary.messages_folded, summary.model or "model unknown",
+            timezone.localtime(summary.created_at).strftime("%Y-%m-%d %H:%M"),
+            summary.content)
 
     @admin.display(description="conversation")
     def conversation(self, obj: Session) -> SafeString:
