@@ -19,6 +19,7 @@ const state = {
   finished: new Set(),      // executions whose stored reply is on screen
   userText: new Map(),      // execution id -> the user's message (for Retry)
   feedback: new Map(),      // execution id -> 1 | -1
+  coversUntil: null,        // the last message the session's summary covers, or null
   showAll: false, search: "",
 };
 
@@ -278,7 +279,7 @@ function restoreText(content) {   // a send that failed gives its text back
 function resetConversation() {
   if (state.socket) { state.socket.onclose = null; state.socket.close(); }
   Object.assign(state, {socket: null, socketOpen: false, running: null, oldestId: null,
-                        newestId: null, hasMore: false});
+                        newestId: null, hasMore: false, coversUntil: null});
   for (const m of [state.bubbles, state.messages, state.finished, state.userText, state.feedback]) m.clear();
   $("#conversation").replaceChildren();
   setRunningUi(false);
@@ -311,6 +312,7 @@ async function openSession(id, {push, session} = {}) {
   const data = session || (await api("GET", `/chat/sessions/${encodeURIComponent(id)}`)).data;
   state.session = {id: data.id, title: data.title, agent_id: data.agent_id};
   resetConversation();
+  state.coversUntil = data.summary ? data.summary.covers_until_message_id : null;
   const path = `/s/${encodeURIComponent(data.id)}`;
   if (push && location.pathname !== path) history.pushState(null, "", path);
   else if (location.pathname !== path) history.replaceState(null, "", path);
@@ -341,6 +343,7 @@ async function loadLatest() {
   state.hasMore = total > items.length;
   await loadFeedback(sid);
   prependMessages(items);
+  placeDivider();
   scrollToEnd();
   showUnansweredTurns(sid);
 }
@@ -377,6 +380,7 @@ async function loadOlder() {
     if (!state.session || state.session.id !== sid) return;
     state.hasMore = res.meta.has_more;
     prependMessages(res.data);
+    placeDivider();
     box.scrollTop += box.scrollHeight - before;
     showUnansweredTurns(sid);
   } finally { state.loadingOlder = false; }
@@ -574,8 +578,32 @@ function endBubble(b, kind, reason) {
   b.el.insertBefore(noticeEl(kind, reason, b.el.dataset.execution), b.meta);
 }
 
+// A quiet line after the last message the session's summary covers (ids sort by time):
+// the model sees the messages above it only as that summary.
+function placeDivider() {
+  const box = $("#conversation");
+  box.querySelector(".compacted")?.remove();
+  const until = state.coversUntil;
+  if (!until) return;
+  const shown = [...box.querySelectorAll(".msg[data-id]")];
+  const covered = shown.filter((n) => n.dataset.id <= until);
+  const line = el("div", "compacted", "earlier messages summarized");
+  line.setAttribute("role", "separator");
+  if (covered.length) covered[covered.length - 1].after(line);
+  else if (shown.length) shown[0].before(line);   // the covered ones are not loaded yet
+}
+
 // One place handles every event, from the socket or SSE; seq makes it idempotent.
 function onEvent(ev) {
+  if (ev.type === "context_compacted") {
+    if (state.session && (!ev.session_id || ev.session_id === state.session.id)) {
+      state.coversUntil = ev.covers_until_message_id || null;
+      const atEnd = isAtEnd();
+      placeDivider();
+      if (atEnd) scrollToEnd();
+    }
+    return;
+  }
   const id = ev.execution_id;
   // a reply read from history is final; a streamed one still takes its terminal event
   if (!id || (state.finished.has(id) && !state.bubbles.has(id))) return;
