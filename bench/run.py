@@ -560,7 +560,8 @@ def _git(*args: str) -> str:
 
 
 def write_results(report: str) -> None:
-    """Replace the latest-run part of RESULTS.md; keep Before/after sections and the history."""
+    """Replace the latest-run part of RESULTS.md; keep the Before/after and Context
+    strategies (bench/context_strategies.py) sections and the history."""
     kept: list[str] = []
     history_rows: list[str] = []
     if RESULTS.exists():
@@ -568,7 +569,7 @@ def write_results(report: str) -> None:
         sections = text.split("\n## ")
         for section in sections[1:]:
             title = section.split("\n", 1)[0]
-            if title.lower().startswith("before/after"):
+            if title.lower().startswith(("before/after", "context strategies")):
                 kept.append("## " + section.rstrip())
             elif title.lower().startswith("run history"):
                 history_rows = [line for line in section.splitlines()[3:] if line.startswith("|")]
