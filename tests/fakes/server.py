@@ -266,6 +266,7 @@ class FakeServer:
         self.requests.clear()
         self.default = None
         self.api_key = None
+        self.__dict__.pop("next_reply", None)  # a test's own responder, set on the instance
 
     @property
     def pending(self) -> int:
