@@ -103,6 +103,7 @@ def test_newcomer_bootstrap_link_to_first_streamed_reply(
     page.goto(link.group(1))
     expect(page).to_have_url(f"{page_server.url}/")
     expect(page.locator("#chat-title")).to_have_text("New chat")
+    expect(page.locator("#agent option").first).to_be_attached()  # the agents have loaded
     send(page, "hello from a newcomer")
     expect(page.locator(".msg.assistant .body").last).to_contain_text("hello from a newcomer")
     reply_done(page)
