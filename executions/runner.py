@@ -170,13 +170,6 @@ def _ensure_housekeeping(loop: asyncio.AbstractEventLoop) -> None:
         _housekeepers[id(loop)] = loop.create_task(_housekeeping(), name="runner-housekeeping")
 
 
-def ensure_housekeeping() -> None:
-    """Start this event loop's housekeeping if it is not running: the ASGI app calls it on
-    every connection, so a process sweeps stale runs and expired approvals from its first
-    request on, not only once it has run a turn of its own (e.g. after a restart)."""
-    _ensure_housekeeping(asyncio.get_running_loop())
-
-
 def running_count() -> int:
     """Executions running in this process."""
     return len(_RUNS)

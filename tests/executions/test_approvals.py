@@ -345,24 +345,3 @@ async def test_socket_sees_the_park_and_decides(live_tenant: LiveTenant) -> None
     assert "denied by a reviewer: over the socket" in reply["content"]
     approval = await sync_to_async(Approval.objects.get)(execution_id=execution_id)
     assert approval.status == "rejected" and approval.decided_by.startswith("api_key:")
-
-
-def test_a_fresh_process_that_ran_no_turn_applies_expiry(
-    live_server_factory: Any, transactional_db: None,
-) -> None:
-    """After every process that ran turns is gone, a new one that only answers requests
-    (no turn of its own) still sweeps: the overdue call gets its default, once."""
-    a = live_server_factory(PROMPTRAILS_TURN_LEASE_SECONDS="2")
-    tenant = make_live_tenant(a, "Expiry fresh")
-    _gate(tenant, approval_timeout_seconds=3600)
-    session_id, execution_id = _parked(a, tenant)
-    a.stop()
-    Approval.objects.filter(execution_id=execution_id).update(
-        expires_at=timezone.now() - timedelta(seconds=1))
-    fresh = live_server_factory(PROMPTRAILS_TURN_LEASE_SECONDS="2")  # only /healthz so far
-    assert _finished(execution_id).status == "completed"
-    approval = Approval.objects.get(execution_id=execution_id)
-    assert approval.status == "expired" and approval.decided_by == "system:expiry"
-    reply = Message.objects.get(session_id=session_id, role="assistant")
-    assert "denied by a reviewer: the approval expired" in reply.content
-    assert fresh.process.poll() is None
