@@ -219,6 +219,24 @@ async def resolve(host: str, port: int) -> list[str]:
     return _check_resolved(host, infos, current_policy())
 
 
+S = typing.TypeVar("S")
+
+
+async def connect_first(addresses: Iterable[str],
+                        connect: typing.Callable[[str], typing.Awaitable[S]],
+                        errors: tuple[type[Exception], ...]) -> S:
+    """The first of the (already checked) addresses that accepts a connection; the last
+    failure when none does. Shared by the backends of httpcore and of its fork httpcore2."""
+    error: Exception | None = None
+    for address in addresses:
+        try:
+            return await connect(address)
+        except errors as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
 class CheckedBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend that connects only to checked addresses: the one it
     wraps (httpcore's AnyIO backend: asyncio) is only ever given an IP address."""
@@ -236,16 +254,13 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
                 addresses = await resolve(host, port)
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host!r} timed out") from None
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(address, port, timeout=timeout,
-                                                     local_address=local_address,
-                                                     socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
+        return await connect_first(
+            addresses,
+            lambda address: self._inner.connect_tcp(address, port, timeout=timeout,
+                                                    local_address=local_address,
+                                                    socket_options=socket_options),
+            (httpcore.ConnectError, httpcore.ConnectTimeout),
+        )
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)

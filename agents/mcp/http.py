@@ -43,16 +43,13 @@ class CheckedBackend(httpcore2.AsyncNetworkBackend):
             raise httpcore2.ConnectTimeout(f"resolving {host!r} timed out") from None
         except httpcore.ConnectError as exc:  # the gate's resolver speaks httpcore
             raise httpcore2.ConnectError(str(exc)) from exc
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(address, port, timeout=timeout,
-                                                     local_address=local_address,
-                                                     socket_options=socket_options)
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
+        return await outbound.connect_first(
+            addresses,
+            lambda address: self._inner.connect_tcp(address, port, timeout=timeout,
+                                                    local_address=local_address,
+                                                    socket_options=socket_options),
+            (httpcore2.ConnectError, httpcore2.ConnectTimeout),
+        )
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
