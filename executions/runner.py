@@ -120,8 +120,9 @@ async def _housekeeping() -> None:
 
     Every FLUSH_INTERVAL: write every run's new events to the log in one database call.
     Every HEARTBEAT_POLL: notice cancel requests made elsewhere (one query for all runs);
-    every lease/3: renew all leases (one UPDATE). Every lease/2: end executions whose
-    process died (stale lease) and free their sessions.
+    every lease/3: renew all leases (one UPDATE). Every lease/2, unless settings.SWEEPS is
+    off: end executions whose process died (stale lease) and free their sessions, and apply
+    the default of overdue approvals.
     """
     loop = asyncio.get_running_loop()
     lease = settings.TURN_LEASE_SECONDS
@@ -150,7 +151,7 @@ async def _housekeeping() -> None:
                     run.abandon()
                 elif run.spec.execution_id in cancelled:
                     run.cancel()
-        if now - last_sweep >= max(lease / 2, 1):
+        if settings.SWEEPS and now - last_sweep >= max(lease / 2, 1):
             last_sweep = now
             try:
                 await run_db(services.executions_recover_stale)
@@ -168,6 +169,13 @@ def _ensure_housekeeping(loop: asyncio.AbstractEventLoop) -> None:
     task = _housekeepers.get(id(loop))
     if task is None or task.done():
         _housekeepers[id(loop)] = loop.create_task(_housekeeping(), name="runner-housekeeping")
+
+
+def ensure_housekeeping() -> None:
+    """Start this event loop's housekeeping if it is not running: the ASGI app calls it on
+    every connection, so a process sweeps stale runs and expired approvals from its first
+    request on, not only once it has run a turn of its own (e.g. after a restart)."""
+    _ensure_housekeeping(asyncio.get_running_loop())
 
 
 def running_count() -> int:

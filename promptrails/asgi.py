@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import django
 
@@ -25,6 +26,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.routing import websocket_application  # noqa: E402
+from executions.runner import ensure_housekeeping  # noqa: E402
 
 # Static files (chat page, admin) straight from the apps: async, nothing to collect. Behind
 # a proxy in production, serve `collectstatic` output there and set SERVE_STATIC=0.
@@ -32,9 +34,16 @@ from chat.routing import websocket_application  # noqa: E402
 http_app = BodyLimit(
     ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app)
 
-application = ProtocolTypeRouter(
+_router = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": websocket_application(URLRouter),
     }
 )
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Every connection makes sure the process's housekeeping runs (recovery of stale runs,
+    expiry of parked approvals), then is routed by protocol."""
+    ensure_housekeeping()
+    await _router(scope, receive, send)

@@ -223,6 +223,9 @@ MAX_MESSAGE_CHARS = 100_000
 METADATA_MAX_BYTES = 16 * 1024
 METADATA_MAX_DEPTH = 5
 TURN_LEASE_SECONDS = int(os.environ.get("PROMPTRAILS_TURN_LEASE_SECONDS", "30"))
+# whether this process's housekeeping sweeps stale runs and overdue approvals (at least one
+# process must; docs/turn.md "Recovery")
+SWEEPS = env_bool("PROMPTRAILS_SWEEPS", True)
 SSE_KEEPALIVE_SECONDS = float(os.environ.get("PROMPTRAILS_SSE_KEEPALIVE_SECONDS", "15"))
 PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROMPTRAILS_PROVIDER_TIMEOUT", "60"))
 CREDENTIALS_KEY = os.environ.get("PROMPTRAILS_CREDENTIALS_KEY", "")

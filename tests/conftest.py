@@ -48,6 +48,24 @@ def live_server_factory(
         server.stop()
 
 
+@pytest.fixture
+def sweeping_servers(
+    django_db_setup: None, transactional_db: None, tmp_path: Path
+) -> Iterator[Any]:
+    """Start ASGI servers whose housekeeping sweeps (stale runs, overdue approvals); each is
+    stopped at the end of the test, so no sweep reaches into another test's data."""
+    servers: list[LiveServer] = []
+
+    def factory(**env: str) -> LiveServer:
+        server = start_server(_db_settings(), tmp_path, PROMPTRAILS_SWEEPS="1", **env)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def asgi_server(live_server_factory: Any) -> LiveServer:
     """One uvicorn process serving the ASGI app on the test database, for the session."""

@@ -73,6 +73,10 @@ def start_server(db_settings: dict[str, Any], tmp_dir: Path, ready_status: int =
         # every test server signs in from 127.0.0.1 and, with Redis, counts in one bucket;
         # the limiter's own live tests set their limit
         "PROMPTRAILS_RATE_LIMIT_LOGIN_PER_MINUTE": "10000",
+        # a server that outlives its test must not sweep what later tests set up (stale runs,
+        # overdue approvals) before they look: tests that need server sweeps start servers
+        # with `sweeping_servers`, which stops them at the end of the test
+        "PROMPTRAILS_SWEEPS": "0",
         **env,
     }
     full_env.pop("DJANGO_SETTINGS_MODULE", None)

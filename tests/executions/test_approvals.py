@@ -213,19 +213,19 @@ def test_cancel_while_parked(live: LiveServer, transactional_db: None) -> None:
 
 
 def test_decision_on_another_process_and_after_every_restart(
-    live_server_factory: Any, transactional_db: None,
+    sweeping_servers: Any,
 ) -> None:
     """The turn parks on A; every server process is stopped and new ones started; the
     decision arrives at B, which resumes the run; a stream opened on A before the restart
     is gone, but one on C (with Redis, opened before the decision) sees the continuation."""
-    a = live_server_factory(PROMPTRAILS_TURN_LEASE_SECONDS="2")
+    a = sweeping_servers(PROMPTRAILS_TURN_LEASE_SECONDS="2")
     tenant = make_live_tenant(a, "Restart A")
     _gate(tenant)
     key = tenant.tenant.raw_key
     session_id, execution_id = _parked(a, tenant)
     a.stop()
-    b = live_server_factory(PROMPTRAILS_TURN_LEASE_SECONDS="2")
-    c = live_server_factory(PROMPTRAILS_TURN_LEASE_SECONDS="2")
+    b = sweeping_servers(PROMPTRAILS_TURN_LEASE_SECONDS="2")
+    c = sweeping_servers(PROMPTRAILS_TURN_LEASE_SECONDS="2")
     # the lease sweep of the new processes leaves a parked run alone
     assert Execution.objects.get(pk=execution_id).status == "waiting_approval"
     redis = bool(os.environ.get("REDIS_URL"))
@@ -267,18 +267,18 @@ def test_decision_on_another_process_and_after_every_restart(
 
 
 def test_expiry_applies_the_default_once_with_two_sweepers(
-    live_server_factory: Any, transactional_db: None,
+    sweeping_servers: Any,
 ) -> None:
-    """Two processes sweep (each has a run: housekeeping runs where runs run); the parked
-    call expires; exactly one of them applies the default (deny) and resumes the run."""
-    a = live_server_factory(PROMPTRAILS_TURN_LEASE_SECONDS="2")
-    b = live_server_factory(PROMPTRAILS_TURN_LEASE_SECONDS="2")
+    """Two processes sweep; the parked call expires; exactly one of them applies the default
+    (deny) and resumes the run."""
+    a = sweeping_servers(PROMPTRAILS_TURN_LEASE_SECONDS="2")
+    b = sweeping_servers(PROMPTRAILS_TURN_LEASE_SECONDS="2")
     tenant = make_live_tenant(a, "Expiry A")
     _gate(tenant, approval_timeout_seconds=3600)
     key = tenant.tenant.raw_key
     session_id, execution_id = _parked(a, tenant)
     other = tenant.sdk.chat.create_session(agent_id=tenant.agent_id)
-    assert _send(b, key, other.id, "wake the sweeper").status_code == 201
+    assert _send(b, key, other.id, "b runs a turn too").status_code == 201
     # both sweep now; the call is overdue
     Approval.objects.filter(execution_id=execution_id).update(
         expires_at=timezone.now() - timedelta(seconds=1))
@@ -345,3 +345,24 @@ async def test_socket_sees_the_park_and_decides(live_tenant: LiveTenant) -> None
     assert "denied by a reviewer: over the socket" in reply["content"]
     approval = await sync_to_async(Approval.objects.get)(execution_id=execution_id)
     assert approval.status == "rejected" and approval.decided_by.startswith("api_key:")
+
+
+def test_a_fresh_process_that_ran_no_turn_applies_expiry(
+    sweeping_servers: Any,
+) -> None:
+    """After every process that ran turns is gone, a new one that only answers requests
+    (no turn of its own) still sweeps: the overdue call gets its default, once."""
+    a = sweeping_servers(PROMPTRAILS_TURN_LEASE_SECONDS="2")
+    tenant = make_live_tenant(a, "Expiry fresh")
+    _gate(tenant, approval_timeout_seconds=3600)
+    session_id, execution_id = _parked(a, tenant)
+    a.stop()
+    Approval.objects.filter(execution_id=execution_id).update(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = sweeping_servers(PROMPTRAILS_TURN_LEASE_SECONDS="2")  # only /healthz so far
+    assert _finished(execution_id).status == "completed"
+    approval = Approval.objects.get(execution_id=execution_id)
+    assert approval.status == "expired" and approval.decided_by == "system:expiry"
+    reply = Message.objects.get(session_id=session_id, role="assistant")
+    assert "denied by a reviewer: the approval expired" in reply.content
+    assert fresh.process.poll() is None

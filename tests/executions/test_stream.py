@@ -158,7 +158,7 @@ def test_keepalive_comments_on_an_idle_stream(slow_tenant: LiveTenant, fake_open
     comments = [f for f in frames if f.comment]
     assert comments and all(f.raw == ": keepalive" for f in comments)
     kinds = [f.event for f in frames if not f.comment]
-    assert kinds[0] == "execution" and kinds[-1] == "done"
+    assert kinds[0] == "execution" and kinds[-1] == "done", frames[-1].data
     first_content = next(i for i, f in enumerate(frames) if f.event == "content")
     assert any(f.comment for f in frames[1:first_content])  # sent while the model was silent
     assert "".join(f.data["content"] for f in frames if f.event == "content") == "finally here"
