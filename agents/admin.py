@@ -222,12 +222,12 @@ class McpToolAdmin(WorkspaceScopedAdmin):
     @admin.action(description="Discover the selected MCP servers' tools now")
     def discover_now(self, request: HttpRequest, queryset: Any) -> None:
         from agents.mcp.services import REMOTE_MCP, mcp_tool_discover
-        from promptrails.api.errors import ApiError
+        from promptrails.errors import DomainError
 
         for tool in queryset.filter(type=REMOTE_MCP).select_related("credential"):
             try:
                 found = mcp_tool_discover(tool=tool)
-            except ApiError as exc:
+            except DomainError as exc:
                 self.message_user(request, f"{tool.name}: {exc.message}", level="error")
             else:
                 self.message_user(request, f"{tool.name}: {len(found)} tool(s) discovered.")

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from agents.models import Agent, Memory, MemoryType
 from agents.runtime.tools.memory import MAX_MEMORY_CHARS, MemoryStore
-from promptrails.api.errors import NotFound, validation_error
 from promptrails.db import run_db
+from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -54,7 +54,7 @@ def memory_list(*, workspace: Workspace, agent: Agent, params: Any) -> QuerySet[
 def memory_get(*, workspace: Workspace, agent: Agent, memory_id: str) -> Memory:
     memory = scoped(Memory.objects.all(), workspace).filter(agent=agent, pk=memory_id).first()
     if memory is None:
-        raise NotFound("Memory not found.")
+        raise NotFound("memory")
     return memory
 
 
@@ -89,7 +89,7 @@ def _clean(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         else:
             clean["subject"] = subject
     if errors:
-        raise validation_error(errors)
+        raise InvalidInput(errors)
     return clean
 
 

@@ -18,7 +18,7 @@ from agents.runtime.types import ModelSpec, RunBudget
 from agents.selectors import credential_for_provider, llm_model_resolve
 from agents.services import credential_secret
 from agents.templating import render_template
-from promptrails.api.errors import ApiError, validation_error
+from promptrails.errors import DomainError, InvalidInput
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -84,8 +84,8 @@ def _memory(config: dict[str, Any]) -> tuple[bool, int]:
     return True, limit
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return validation_error({field: [message]}, message=message)
+def _invalid(field: str, message: str) -> DomainError:
+    return InvalidInput({field: [message]}, message=message)
 
 
 def _version(agent: Agent, version_id: str | None) -> AgentVersion:

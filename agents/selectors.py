@@ -18,7 +18,7 @@ from agents.models import (
     PromptVersion,
     Provider,
 )
-from promptrails.api.errors import NotFound, validation_error
+from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -36,7 +36,7 @@ def bool_param(params: Any, name: str) -> bool | None:
         return True
     if lowered in _FALSE:
         return False
-    raise validation_error({name: [f"{name} must be true or false."]})
+    raise InvalidInput({name: [f"{name} must be true or false."]})
 
 
 # --- agents -----------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def agent_list(*, workspace: Workspace, filters: AgentFilters) -> QuerySet[Agent
 def agent_get(*, workspace: Workspace, agent_id: str) -> Agent:
     agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
     if agent is None:
-        raise NotFound("Agent not found.")
+        raise NotFound("agent")
     return agent
 
 
@@ -81,7 +81,7 @@ def agent_versions(*, agent: Agent) -> QuerySet[AgentVersion]:
 def agent_version_get(*, agent: Agent, version_id: str) -> AgentVersion:
     version = agent_versions(agent=agent).filter(pk=version_id).first()
     if version is None:
-        raise NotFound("Agent version not found.")
+        raise NotFound("agent version")
     return version
 
 
@@ -102,7 +102,7 @@ def prompt_list(*, workspace: Workspace, search: str | None = None) -> QuerySet[
 def prompt_get(*, workspace: Workspace, prompt_id: str) -> Prompt:
     prompt = scoped(Prompt.objects.all(), workspace).filter(pk=prompt_id).first()
     if prompt is None:
-        raise NotFound("Prompt not found.")
+        raise NotFound("prompt")
     return prompt
 
 
@@ -113,7 +113,7 @@ def prompt_versions(*, prompt: Prompt) -> QuerySet[PromptVersion]:
 def prompt_version_get(*, prompt: Prompt, version_id: str) -> PromptVersion:
     version = prompt_versions(prompt=prompt).filter(pk=version_id).first()
     if version is None:
-        raise NotFound("Prompt version not found.")
+        raise NotFound("prompt version")
     return version
 
 
@@ -137,7 +137,7 @@ def llm_model_list(*, provider: str | None = None, is_active: bool | None = None
 def llm_model_get(*, model_pk: str) -> LLMModel:
     model = LLMModel.objects.filter(pk=model_pk).first()
     if model is None:
-        raise NotFound("LLM model not found.")
+        raise NotFound("LLM model")
     return model
 
 
@@ -189,7 +189,7 @@ def credential_list(*, workspace: Workspace, type: str | None = None) -> QuerySe
 def credential_get(*, workspace: Workspace, credential_id: str) -> Credential:
     credential = scoped(Credential.objects.all(), workspace).filter(pk=credential_id).first()
     if credential is None:
-        raise NotFound("Credential not found.")
+        raise NotFound("credential")
     return credential
 
 
@@ -210,5 +210,5 @@ def tool_list(*, workspace: Workspace) -> QuerySet[McpTool]:
 def tool_get(*, workspace: Workspace, tool_id: str) -> McpTool:
     tool = scoped(McpTool.objects.all(), workspace).filter(pk=tool_id).first()
     if tool is None:
-        raise NotFound("Tool not found.")
+        raise NotFound("tool")
     return tool

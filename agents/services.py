@@ -25,7 +25,7 @@ from agents.selectors import credential_list, llm_model_resolve
 from agents.serializers import check_credential_value
 from agents.signals import configuration_changed
 from agents.templating import validate_template
-from promptrails.api.errors import NotFound, validation_error
+from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -79,7 +79,7 @@ def agent_delete(*, agent: Agent) -> None:
 
 def _check_model_ref(ref: str | None, field: str) -> None:
     if ref and llm_model_resolve(ref=ref) is None:
-        raise validation_error(
+        raise InvalidInput(
             {field: [f"Unknown model {ref!r}: use an LLM model id or provider model_id."]}
         )
 
@@ -107,7 +107,7 @@ def agent_version_create(
         config.setdefault("context", {"strategy": "summary"})
         prompt_id = config.get("prompt_id")
         if not scoped(Prompt.objects.all(), workspace).filter(pk=prompt_id).exists():
-            raise NotFound(f"Prompt {prompt_id!r} not found in this workspace.")
+            raise NotFound(message=f"Prompt {prompt_id!r} not found in this workspace.")
     model_config = {k: v for k, v in (model_config or {}).items()}
     _check_model_ref(model_config.get("model_id"), "model_config.model_id")
     _check_model_ref(model_config.get("fallback_model_id"), "model_config.fallback_model_id")
@@ -116,12 +116,12 @@ def agent_version_create(
     found = {t.pk: t for t in scoped(McpTool.objects.all(), workspace).filter(pk__in=tool_ids)}
     missing = [tid for tid in tool_ids if tid not in found]
     if missing:
-        raise NotFound(f"Tool {missing[0]!r} not found in this workspace.")
+        raise NotFound(message=f"Tool {missing[0]!r} not found in this workspace.")
 
     _lock_agent(agent.pk)
     existing = set(AgentVersion.objects.filter(agent=agent).values_list("version", flat=True))
     if version and version in existing:
-        raise validation_error({"version": [f"Version {version!r} already exists."]})
+        raise InvalidInput({"version": [f"Version {version!r} already exists."]})
     make_current = set_current or not existing
     if make_current:
         AgentVersion.objects.filter(agent=agent, is_current=True).update(is_current=False)
@@ -138,7 +138,7 @@ def agent_version_create(
             is_current=make_current,
         )
     except IntegrityError:
-        raise validation_error({"version": ["That version already exists."]}) from None
+        raise InvalidInput({"version": ["That version already exists."]}) from None
     AgentVersionTool.objects.bulk_create(
         AgentVersionTool(
             version=created,
@@ -210,7 +210,7 @@ def prompt_version_create(
     _lock_prompt(prompt.pk)
     existing = set(PromptVersion.objects.filter(prompt=prompt).values_list("version", flat=True))
     if version and version in existing:
-        raise validation_error({"version": [f"Version {version!r} already exists."]})
+        raise InvalidInput({"version": [f"Version {version!r} already exists."]})
     make_current = set_current or not existing
     if make_current:
         PromptVersion.objects.filter(prompt=prompt, is_current=True).update(is_current=False)
@@ -226,7 +226,7 @@ def prompt_version_create(
             is_current=make_current,
         )
     except IntegrityError:
-        raise validation_error({"version": ["That version already exists."]}) from None
+        raise InvalidInput({"version": ["That version already exists."]}) from None
     Prompt.objects.filter(pk=prompt.pk).update(updated_at=timezone.now())
     return created
 
@@ -319,13 +319,13 @@ def credential_secret(*, credential: Credential) -> tuple[str, str | None]:
     try:
         return split_value(decrypt_value(credential.encrypted_value))
     except DecryptionError as exc:
-        raise validation_error({"value": [str(exc)]}, message=str(exc)) from None
+        raise InvalidInput({"value": [str(exc)]}, message=str(exc)) from None
 
 
 def credential_check(*, credential: Credential) -> tuple[Credential, str | None]:
     """A cheap real provider call with this credential; records is_valid/last_checked_at."""
     if credential.type not in CHECKABLE_PROVIDERS:
-        raise validation_error(
+        raise InvalidInput(
             {"type": [f"Credentials of type {credential.type!r} cannot be checked."]},
             message=f"Credentials of type {credential.type!r} cannot be checked.",
         )

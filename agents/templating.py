@@ -43,7 +43,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
 
-from promptrails.api.errors import ApiError, validation_error
+from promptrails.errors import DomainError, InvalidInput
 
 MAX_RENDERED_CHARS = 1_000_000  # the output, and any string or collection built on the way
 MAX_INT_BITS = 65_536
@@ -443,8 +443,8 @@ _env = BoundedSandboxedEnvironment(
 )
 
 
-def _error(field: str, message: str) -> ApiError:
-    return validation_error({field: [message]}, message=f"{field}: {message}")
+def _error(field: str, message: str) -> DomainError:
+    return InvalidInput({field: [message]}, message=f"{field}: {message}")
 
 
 def validate_template(source: str, *, field: str) -> None:

@@ -35,11 +35,11 @@ from agents.serializers import (
     PromptVersionCreateSerializer,
 )
 from agents.templating import render_template
-from promptrails.api.errors import validation_error
 from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import many, one, responses, strings
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
+from promptrails.errors import InvalidInput
 
 
 def _valid(serializer_class: type[serializers.Serializer], request: Request,
@@ -192,7 +192,7 @@ class AgentPreviewView(APIView):
 
 def _body(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
-        raise validation_error({"non_field_errors": ["Expected a JSON object."]})
+        raise InvalidInput({"non_field_errors": ["Expected a JSON object."]})
     return dict(request.data)
 
 
@@ -209,7 +209,7 @@ class AgentMemoryListView(APIView):
         params = request.query_params
         memory_type = params.get("memory_type")
         if memory_type and memory_type not in MemoryType.values:
-            raise validation_error({"memory_type": [f"One of {', '.join(MemoryType.values)}."]})
+            raise InvalidInput({"memory_type": [f"One of {', '.join(MemoryType.values)}."]})
         qs = memories.memory_list(workspace=workspace, agent=agent, params=params)
         return _page(request, qs, payloads.memory_payload)
 
@@ -367,7 +367,7 @@ class PromptPreviewView(APIView):
         else:
             current = selectors.prompt_current_version(prompt=prompt)
             if current is None:
-                raise validation_error(
+                raise InvalidInput(
                     {"version_id": ["The prompt has no current version."]},
                     message="The prompt has no current version.",
                 )

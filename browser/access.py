@@ -1,6 +1,6 @@
 """Who is asking on a browser chat route: a browser key (the token exchange), or a bearer
 of one plus, for a session, its resume token. Sync (called through run_db); every refusal
-is an ApiError in the envelope: 401 for credentials that are missing, wrong, expired or
+is an DomainError in the envelope: 401 for credentials that are missing, wrong, expired or
 revoked (the widget then fetches a new bearer), 403 for credentials that are fine but not
 for this origin, agent or session."""
 
@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from agents.models import Agent
 from browser import tokens
 from browser.models import BrowserSession
-from promptrails.api.errors import ApiError
 from promptrails.client_address import client_address
+from promptrails.errors import Forbidden, InvalidInput, Unauthorized
 from promptrails.models import ApiKey, Workspace, hash_api_key
 from promptrails.ratelimit import Limit, enforce_limits
 
@@ -52,14 +52,6 @@ class Access:
     origin: str
 
 
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(message, code="unauthorized", status_code=401)
-
-
-def _forbidden(message: str) -> ApiError:
-    return ApiError(message, code="forbidden", status_code=403)
-
-
 def _count(caller: Caller, key: ApiKey) -> None:
     """The key's own limit per visitor address, and the workspace's limit (429 beyond)."""
     workspace = key.workspace
@@ -73,9 +65,9 @@ def _count(caller: Caller, key: ApiKey) -> None:
 
 def _check_origin(caller: Caller, key: ApiKey) -> str:
     if not caller.origin:
-        raise _forbidden("The browser chat API is for web pages: the Origin header is missing.")
+        raise Forbidden("The browser chat API is for web pages: the Origin header is missing.")
     if caller.origin not in key.allowed_origins:
-        raise _forbidden(f"This key may not be used from {caller.origin}.")
+        raise Forbidden(f"This key may not be used from {caller.origin}.")
     return caller.origin
 
 
@@ -91,21 +83,20 @@ def key_access(caller: Caller, agent_id: object) -> Access:
     """The token exchange: a browser key from one of its origins, for one of its agents."""
     raw = (caller.api_key or "").strip()
     if not raw:
-        raise _unauthorized("Send the browser key in the X-API-Key header.")
+        raise Unauthorized("Send the browser key in the X-API-Key header.")
     digest = hash_api_key(raw)
     key = _active_browser_key(key_hash=digest)
     if key is None or not hmac.compare_digest(key.key_hash, digest):
-        raise _unauthorized("Invalid or revoked browser key.")
+        raise Unauthorized("Invalid or revoked browser key.")
     caller.key = key
     _count(caller, key)
     origin = _check_origin(caller, key)
     if not isinstance(agent_id, str) or not agent_id:
-        raise ApiError("agent_id: This field is required.", code="validation_error",
-                       status_code=400, details={"agent_id": ["This field is required."]})
+        raise InvalidInput({"agent_id": ["This field is required."]})
     if agent_id not in key.allowed_agent_ids or not Agent.objects.filter(
         pk=agent_id, workspace_id=key.workspace_id
     ).exists():
-        raise _forbidden("This key may not chat with that agent.")
+        raise Forbidden("This key may not chat with that agent.")
     return Access(key=key, workspace=key.workspace, agent_id=agent_id, origin=origin)
 
 
@@ -113,23 +104,23 @@ def bearer_access(caller: Caller) -> Access:
     """A bearer from the token exchange, still valid for its key, agent and origin."""
     scheme, _, token = (caller.authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("Send the chat token as Authorization: Bearer <token>.")
+        raise Unauthorized("Send the chat token as Authorization: Bearer <token>.")
     try:
         claims = tokens.access_token_read(token.strip())
     except tokens.TokenExpired:
-        raise _unauthorized("The chat token has expired.") from None
+        raise Unauthorized("The chat token has expired.") from None
     except tokens.TokenInvalid:
-        raise _unauthorized("Invalid chat token.") from None
+        raise Unauthorized("Invalid chat token.") from None
     key = _active_browser_key(pk=claims.key_id)
     if key is None:
-        raise _unauthorized("The browser key of this chat token was revoked.")
+        raise Unauthorized("The browser key of this chat token was revoked.")
     caller.key = key
     _count(caller, key)
     if caller.origin != claims.origin:
-        raise _forbidden("This chat token was issued to another origin.")
+        raise Forbidden("This chat token was issued to another origin.")
     _check_origin(caller, key)
     if claims.agent_id not in key.allowed_agent_ids:
-        raise _unauthorized("The browser key no longer allows this agent.")
+        raise Unauthorized("The browser key no longer allows this agent.")
     return Access(key=key, workspace=key.workspace, agent_id=claims.agent_id,
                   origin=claims.origin)
 
@@ -138,7 +129,7 @@ def resume_grant(access: Access, caller: Caller, session_id: str) -> BrowserSess
     """The session `session_id`, opened by its resume token for this key, agent and origin.
     Every mismatch is the same 403 (the widget then starts a new session)."""
     raw = (caller.resume_token or "").strip()
-    refused = _forbidden("This chat session cannot be resumed with this token.")
+    refused = Forbidden("This chat session cannot be resumed with this token.")
     if not raw:
         raise refused
     digest = tokens.resume_token_hash(raw)

@@ -21,7 +21,7 @@ from browser.services import browser_key_create
 from promptrails import admin as tenancy_admin
 from promptrails.admin_filters import ScopedRelatedFilter
 from promptrails.admin_scoping import WorkspaceScopedAdmin, scope_queryset
-from promptrails.api.errors import ApiError
+from promptrails.errors import DomainError
 from promptrails.models import ApiKey
 
 
@@ -60,7 +60,7 @@ class ApiKeyAddForm(forms.ModelForm):  # type: ignore[type-arg]
         try:
             data["origins"] = clean_origins(
                 [line for line in (data.get("origins") or "").splitlines() if line.strip()])
-        except ApiError as exc:
+        except DomainError as exc:
             self.add_error("origins", "; ".join(m for ms in exc.details.values() for m in ms))
         return data
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from promptrails.api.errors import validation_error
+from promptrails.errors import InvalidInput
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -15,22 +15,22 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 def clean_origin(raw: Any, field: str = "origins") -> str:
     """`scheme://host[:port]` as a browser's Origin header spells it; a 400 otherwise."""
     if not isinstance(raw, str) or not raw.strip():
-        raise validation_error({field: ["An origin must be a non-empty string."]})
+        raise InvalidInput({field: ["An origin must be a non-empty string."]})
     text = raw.strip()
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise validation_error({field: [f"{text!r} is not an origin."]}) from None
+        raise InvalidInput({field: [f"{text!r} is not an origin."]}) from None
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     if scheme not in DEFAULT_PORTS or not host or parts.username or parts.password \
             or parts.path not in ("", "/") or parts.query or parts.fragment or "*" in host:
-        raise validation_error({field: [
+        raise InvalidInput({field: [
             f"{text!r} is not an exact origin: scheme://host[:port], no path, no wildcard."]})
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     if scheme == "http" and host not in LOOPBACK_HOSTS:
-        raise validation_error({field: [
+        raise InvalidInput({field: [
             f"{text!r}: only HTTPS origins (plain HTTP only for localhost, 127.0.0.1)."]})
     if port is not None and port != DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}:{port}"
@@ -39,7 +39,7 @@ def clean_origin(raw: Any, field: str = "origins") -> str:
 
 def clean_origins(values: Any, field: str = "origins") -> list[str]:
     if not isinstance(values, list | tuple) or not values:
-        raise validation_error({field: ["At least one origin is required."]})
+        raise InvalidInput({field: ["At least one origin is required."]})
     cleaned: list[str] = []
     for value in values:
         origin = clean_origin(value, field)

@@ -4,7 +4,6 @@ error envelope, no CSRF (no cookies are read: the credentials are headers)."""
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,10 +12,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from browser import cors
 from browser.access import Caller
-from promptrails.api.errors import ApiError, error_response
+from promptrails.api.errors import problem_response
 from promptrails.db import run_db
+from promptrails.errors import MethodNotAllowed
 
-logger = logging.getLogger("promptrails.browser")
 BrowserView = Callable[..., Awaitable[HttpResponseBase]]
 
 
@@ -48,18 +47,12 @@ def browser_api(methods: set[str]) -> Callable[[BrowserView], Any]:
                 if await run_db(cors.origin_listed, caller.origin):
                     cors.preflight(response, caller.origin, methods)
                 return response
-            if request.method not in methods:
-                response = error_response("method_not_allowed", "Method not allowed.", 405)
-                response["Allow"] = ", ".join(sorted(methods | {"OPTIONS"}))
-                return await _cors(response, caller)
             try:
+                if request.method not in methods:
+                    raise MethodNotAllowed(methods | {"OPTIONS"})
                 response = await view(request, caller, *args, **kwargs)
-            except ApiError as exc:
-                response = error_response(exc.error_code, exc.message, exc.status_code,
-                                          exc.details, exc.headers)
-            except Exception:
-                logger.exception("Unhandled error on %s", request.path)
-                response = error_response("internal_error", "An internal error occurred.", 500)
+            except Exception as exc:
+                response = problem_response(exc, where=request.path)
             return await _cors(response, caller)
 
         return csrf_exempt(inner)

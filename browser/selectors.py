@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chat.models import Message, Session
-from promptrails.api.errors import NotFound
 from promptrails.api.formats import iso
+from promptrails.errors import NotFound
 
 
 def message_window(*, session: Session, limit: int, before: str | None
@@ -16,7 +16,7 @@ def message_window(*, session: Session, limit: int, before: str | None
     qs = Message.objects.filter(session=session)
     if before:
         if not qs.filter(pk=before).exists():
-            raise NotFound("Cursor message not found in this session.")
+            raise NotFound(message="Cursor message not found in this session.")
         qs = qs.filter(id__lt=before)
     newest = list(qs.order_by("-id")[: limit + 1])
     total = Message.objects.filter(session=session).count()

@@ -21,7 +21,7 @@ from browser.models import BrowserSession
 from browser.origins import clean_origins
 from chat import services as chat_services
 from chat.models import Session
-from promptrails.api.errors import ApiError, validation_error
+from promptrails.errors import Forbidden, InvalidInput
 from promptrails.ids import new_id
 from promptrails.models import BROWSER_KEY_PREFIX, ApiKey, Workspace
 from promptrails.tenancy import scoped
@@ -38,15 +38,15 @@ def browser_key_create(
     origins. Returns the row and the raw key, which is never stored."""
     agents = list(dict.fromkeys(agent_ids))
     if not agents:
-        raise validation_error({"agents": ["At least one agent is required."]})
+        raise InvalidInput({"agents": ["At least one agent is required."]})
     found = set(scoped(Agent.objects.all(), workspace).filter(pk__in=agents)
                 .values_list("pk", flat=True))
     missing = [agent for agent in agents if agent not in found]
     if missing:
-        raise validation_error({"agents": [f"Not an agent of this workspace: {missing[0]}."]})
+        raise InvalidInput({"agents": [f"Not an agent of this workspace: {missing[0]}."]})
     allowed = clean_origins(list(origins))
     if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
-        raise validation_error({"rate_limit_per_minute": ["Must be at least 1."]})
+        raise InvalidInput({"rate_limit_per_minute": ["Must be at least 1."]})
     raw, prefix, digest = ApiKey.generate(BROWSER_KEY_PREFIX)
     key = ApiKey.objects.create(
         workspace=workspace, name=name, prefix=prefix, key_hash=digest,
@@ -71,8 +71,7 @@ def browser_session_create(
     """A chat session of the bearer's agent, and its resume token (returned once; only its
     hash is kept), bound to the session, the key and the origin."""
     if agent_id != access.agent_id:
-        raise ApiError("This chat token is for another agent.", code="forbidden",
-                       status_code=403)
+        raise Forbidden("This chat token is for another agent.")
     raw, digest = tokens.resume_token_new()
     with transaction.atomic():
         session = chat_services.session_create(

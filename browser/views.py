@@ -29,11 +29,11 @@ from chat.validation import clean_content, clean_metadata, clean_title
 from executions import runner
 from executions.sse import sse_response
 from promptrails.api.async_views import json_data, read_json
-from promptrails.api.errors import ApiError, validation_error
 from promptrails.api.formats import iso
 from promptrails.api.pagination import MAX_LIMIT
 from promptrails.api.schema import documented_by, many, one, responses, sse_responses
 from promptrails.db import run_db
+from promptrails.errors import DomainError, InvalidInput
 
 MESSAGES_LIMIT = 50
 
@@ -42,15 +42,15 @@ def _limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return MESSAGES_LIMIT
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise validation_error({"limit": [f"limit must be an integer between 1 and {MAX_LIMIT}."]})
+        raise InvalidInput({"limit": [f"limit must be an integer between 1 and {MAX_LIMIT}."]})
     return int(raw)
 
 
-def _read(request: HttpRequest) -> tuple[dict[str, Any], ApiError | None]:
+def _read(request: HttpRequest) -> tuple[dict[str, Any], DomainError | None]:
     """The JSON body, or the error it has: reported only to an authenticated caller."""
     try:
         return read_json(request), None
-    except ApiError as exc:
+    except DomainError as exc:
         return {}, exc
 
 

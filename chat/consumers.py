@@ -32,8 +32,15 @@ from executions import approvals, bus, runner
 from executions.follow import KEEPALIVE, follow
 from executions.models import Execution, ExecutionStatus
 from executions.services import execution_request_cancel
-from promptrails.api.errors import ApiError
+from promptrails.api.errors import problem
 from promptrails.db import run_db
+from promptrails.errors import (
+    Forbidden,
+    InvalidFrame,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from promptrails.models import ApiKey, Workspace
 from promptrails.ratelimit import enforce
 from promptrails.services import API_KEY_REVOKED, api_key_group
@@ -54,8 +61,13 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_INTERNAL_ERROR = 1011
 
 
-def _invalid_frame(message: str) -> ApiError:
-    return ApiError(message, code="invalid_frame")
+def _invalid_frame(message: str) -> InvalidFrame:
+    return InvalidFrame(message)
+
+
+def _execution_id_required() -> InvalidInput:
+    return InvalidInput({"execution_id": ["This field is required."]},
+                        message="execution_id is required.")
 
 
 def _key_active(api_key_id: str) -> bool:
@@ -242,18 +254,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._decide(frame, approved=kind == "approve")
             else:
                 raise _invalid_frame(f"Unknown frame type {kind!r}.")
-        except ApiError as exc:
-            await self._error(exc.error_code, exc.message, details=exc.details)
-        except Exception:
-            logger.exception("websocket frame failed")
-            await self._error("internal_error", "An internal error occurred.")
+        except Exception as exc:  # every failure is an error frame; the socket lives on
+            error = problem(exc, where="websocket frame").body["error"]
+            await self._error(error["code"], error["message"], details=error["details"])
 
     @staticmethod
     def _frame(raw: str) -> dict[str, Any]:
-        """The frame's JSON object, or the ApiError its `error` frame tells."""
+        """The frame's JSON object, or the DomainError its `error` frame tells."""
         if len(raw) > MAX_FRAME_BYTES or len(raw.encode()) > MAX_FRAME_BYTES:
-            raise ApiError(f"Frames are limited to {MAX_FRAME_BYTES} bytes.",
-                           code="payload_too_large")
+            raise PayloadTooLarge(f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
         too_deep = f"Frames nest at most {MAX_FRAME_DEPTH} levels of objects and arrays."
         try:
             frame = json.loads(raw)
@@ -267,8 +276,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if "frame" in problems:
             raise _invalid_frame(too_deep)
         if problems:
-            field, messages = next(iter(problems.items()))
-            raise ApiError(f"{field}: {messages[0]}", code="validation_error", details=problems)
+            raise InvalidInput(problems)
         return frame
 
     async def _start_turn(self, frame: dict[str, Any]) -> None:
@@ -285,16 +293,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _cancel(self, frame: dict[str, Any]) -> None:
         execution_id = frame.get("execution_id")
         if not isinstance(execution_id, str) or not execution_id:
-            raise ApiError("execution_id is required.", code="validation_error",
-                           details={"execution_id": ["This field is required."]})
+            raise _execution_id_required()
 
         def request() -> Execution:
             execution = Execution.objects.filter(
                 pk=execution_id, workspace=self.workspace, session_id=self.session_id
             ).first()
             if execution is None:
-                raise ApiError("Execution not found in this session.", code="not_found",
-                               status_code=404)
+                raise NotFound(message="Execution not found in this session.")
             if execution.status == ExecutionStatus.WAITING_APPROVAL and \
                     approvals.execution_cancel_parked(execution=execution,
                                                       decided_by=approvals.actor(self.auth)):
@@ -310,21 +316,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         the visitor of a public widget does not approve what the agent does for them)."""
         execution_id = frame.get("execution_id")
         if not isinstance(execution_id, str) or not execution_id:
-            raise ApiError("execution_id is required.", code="validation_error",
-                           details={"execution_id": ["This field is required."]})
+            raise _execution_id_required()
         reason = approvals.clean_reason(frame)
         key = self.auth.api_key
         if key is not None and key.kind == ApiKey.Kind.BROWSER:
-            raise ApiError("A browser key cannot decide approvals.", code="forbidden",
-                           status_code=403)
+            raise Forbidden("A browser key cannot decide approvals.")
 
         def decide() -> runner.TurnSpec | None:
             execution = Execution.objects.filter(
                 pk=execution_id, workspace=self.workspace, session_id=self.session_id
             ).first()
             if execution is None:
-                raise ApiError("Execution not found in this session.", code="not_found",
-                               status_code=404)
+                raise NotFound(message="Execution not found in this session.")
             approval = approvals.approval_of_execution(execution=execution)
             return approvals.approval_decide(approval=approval, approved=approved,
                                              reason=reason, decided_by=approvals.actor(self.auth))

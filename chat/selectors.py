@@ -15,7 +15,7 @@ from django.db.models.functions import Cast
 from agents.runtime.types import Message as RuntimeMessage
 from agents.runtime.types import ToolCall
 from chat.models import Feedback, Message, Session
-from promptrails.api.errors import NotFound, validation_error
+from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -34,7 +34,7 @@ def session_get(*, workspace: Workspace, session_id: str, for_turn: bool = False
     try:  # get(), not first(): a key lookup needs no ORDER BY (less to compile, per turn)
         return sessions.get(pk=session_id)
     except Session.DoesNotExist:
-        raise NotFound("Chat session not found.") from None
+        raise NotFound("chat session") from None
 
 
 def session_exists(*, workspace: Workspace, session_id: str) -> bool:
@@ -43,7 +43,7 @@ def session_exists(*, workspace: Workspace, session_id: str) -> bool:
 
 def _metadata_filter(qs: QuerySet[Session], key: str, value: str, n: int) -> QuerySet[Session]:
     if not METADATA_KEY.match(key):
-        raise validation_error({f"metadata.{key}": ["Unsupported metadata key."]})
+        raise InvalidInput({f"metadata.{key}": ["Unsupported metadata key."]})
     candidates: list[Any] = [value]
     try:
         parsed = json.loads(value)
@@ -85,7 +85,7 @@ def session_list(*, workspace: Workspace, params: Any) -> QuerySet[Session]:
             n += 1
     ordering = params.get("ordering") or "-updated_at"
     if ordering not in ORDERINGS:
-        raise validation_error({"ordering": [f"Must be one of {', '.join(sorted(ORDERINGS))}."]})
+        raise InvalidInput({"ordering": [f"Must be one of {', '.join(sorted(ORDERINGS))}."]})
     return qs.order_by(ordering, "-id" if ordering.startswith("-") else "id")
 
 
@@ -99,7 +99,7 @@ def message_cursor(*, session: Session, after: str | None, before: str | None,
     qs = message_list(session=session)
     cursor = after or before
     if not Message.objects.filter(session=session, pk=cursor).exists():
-        raise NotFound("Cursor message not found in this session.")
+        raise NotFound(message="Cursor message not found in this session.")
     if after:
         items = list(qs.filter(id__gt=after)[: limit + 1])
         return items[:limit], len(items) > limit

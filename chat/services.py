@@ -28,7 +28,7 @@ from executions import bus
 from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
 from executions.runner import TurnSpec
 from executions.services import FinishedRun, execution_create, execution_recover
-from promptrails.api.errors import ApiError, NotFound, SessionBusy, validation_error
+from promptrails.errors import IdempotencyConflict, InvalidInput, NotFound, SessionBusy
 from promptrails.ids import new_id
 from promptrails.models import Workspace
 from promptrails.ratelimit import enforce_concurrent_turns
@@ -68,10 +68,10 @@ def session_create(
     user_id: str | None,
 ) -> Session:
     if not isinstance(agent_id, str) or not agent_id:
-        raise validation_error({"agent_id": ["This field is required."]})
+        raise InvalidInput({"agent_id": ["This field is required."]})
     agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
     if agent is None:
-        raise NotFound("Agent not found.")
+        raise NotFound("agent")
     return Session.objects.create(
         workspace=workspace, agent=agent, title=title, metadata=metadata, user_id=user_id
     )
@@ -110,7 +110,7 @@ def clean_idempotency_key(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 255 or not value.isprintable():
-        raise validation_error(
+        raise InvalidInput(
             {"idempotency_key": ["Must be a printable string of at most 255 characters."]}
         )
     return value
@@ -124,13 +124,10 @@ def _idempotent_turn(workspace: Workspace, key: str, session_id: str, content: s
     if record is None:
         return None
     if record.request_hash != _request_hash(session_id, content):
-        raise ApiError(
-            "This Idempotency-Key was used with a different request.",
-            code="idempotency_conflict", status_code=409,
-        )
+        raise IdempotencyConflict()
     user_message = Message.objects.filter(pk=record.user_message_id).first()
     if user_message is None:  # the session was deleted since
-        raise NotFound("Chat session not found.")
+        raise NotFound("chat session")
     return Turn(execution_id=record.execution_id, session_id=record.session_id,
                 user_message=user_message, spec=None, replay=True)
 
@@ -171,10 +168,9 @@ def _claim(session_id: str, execution_id: str, message: Message) -> None:
         return  # released in between
     if holder is not None and holder[0] and Execution.objects.filter(
             pk=holder[0], status=ExecutionStatus.WAITING_APPROVAL).exists():
-        busy = SessionBusy(retry_after=1)
-        busy.details = {"execution_id": holder[0], "status": ExecutionStatus.WAITING_APPROVAL,
-                        "reason": "The turn is waiting for approval of a tool call."}
-        raise busy
+        raise SessionBusy(retry_after=1, details={
+            "execution_id": holder[0], "status": ExecutionStatus.WAITING_APPROVAL,
+            "reason": "The turn is waiting for approval of a tool call."})
     if holder is not None and holder[0] and holder[1] is not None \
             and holder[1] < timezone.now():
         raise _StaleTurn(holder[0])
@@ -244,7 +240,7 @@ def turn_start(
             return earlier
     agent = session.agent
     if agent is None or agent.workspace_id != workspace.pk:
-        raise validation_error({"agent_id": ["This session's agent no longer exists."]})
+        raise InvalidInput({"agent_id": ["This session's agent no longer exists."]})
     prepared = prepare_agent(workspace=workspace, agent=agent,
                              revision=session.workspace.config_revision)
     system, user_text = render_prompts(
@@ -433,14 +429,14 @@ def turn_interrupted(finished: FinishedRun, execution: Execution) -> None:
 
 def feedback_submit(*, session: Session, execution_id: Any, value: Any) -> Feedback:
     if value not in (1, -1) or isinstance(value, bool):
-        raise validation_error({"value": ["Must be 1 or -1."]})
+        raise InvalidInput({"value": ["Must be 1 or -1."]})
     if not isinstance(execution_id, str) or not execution_id:
-        raise validation_error({"execution_id": ["This field is required."]})
+        raise InvalidInput({"execution_id": ["This field is required."]})
     execution = Execution.objects.filter(
         pk=execution_id, workspace_id=session.workspace_id, session_id=session.id
     ).first()
     if execution is None:
-        raise NotFound("Execution not found in this session.")
+        raise NotFound(message="Execution not found in this session.")
     feedback, _ = Feedback.objects.update_or_create(
         session=session, execution=execution, defaults={"value": value}
     )

@@ -22,9 +22,9 @@ from executions.follow import follow
 from executions.models import Execution, ExecutionStatus
 from executions.sse import sse_response
 from promptrails.api.async_views import async_api, authenticated, json_data, read_json
-from promptrails.api.errors import ApiError
 from promptrails.api.schema import documented_by, one, responses, sse_responses
 from promptrails.db import run_db
+from promptrails.errors import DomainError, UpstreamError
 from promptrails.tenancy import WorkspaceAuth
 
 SEND_ERRORS = (404, 409)
@@ -57,11 +57,11 @@ class _SendStreamDoc(APIView):
 
 
 async def _start(request: HttpRequest, session_id: str) -> services.Turn:
-    invalid: ApiError | None = None
+    invalid: DomainError | None = None
     try:  # read before the trip to the database; reported only to an authenticated caller
         content = clean_content(read_json(request))
         key = services.clean_idempotency_key(request.headers.get("Idempotency-Key"))
-    except ApiError as exc:
+    except DomainError as exc:
         invalid = exc
 
     def begin(auth: WorkspaceAuth) -> services.Turn:
@@ -103,9 +103,8 @@ async def send_message(request: HttpRequest, session_id: str) -> HttpResponseBas
     )
     if ended is not None and ended["status"] == ExecutionStatus.FAILED:
         # The provider failed (docs/api.md §1: upstream_error); what was stored is in details.
-        raise ApiError(
-            f"The model failed: {ended['error'] or 'unknown error'}", code="upstream_error",
-            status_code=502,
+        raise UpstreamError(
+            f"The model failed: {ended['error'] or 'unknown error'}",
             details={"execution_id": turn.execution_id,
                      "user_message_id": turn.user_message.id,
                      "assistant_message_id": reply.id if reply is not None else None},

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from promptrails.api.errors import validation_error
+from promptrails.errors import InvalidInput
 
 
 def _depth(value: Any) -> int:
@@ -22,30 +22,30 @@ def clean_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise validation_error({field: ["Must be a JSON object."]})
+        raise InvalidInput({field: ["Must be a JSON object."]})
     size = len(json.dumps(value, separators=(",", ":")).encode())
     if size > settings.METADATA_MAX_BYTES:
-        raise validation_error(
+        raise InvalidInput(
             {field: [f"Must be at most {settings.METADATA_MAX_BYTES} bytes of JSON (got {size})."]}
         )
     if _depth(value) > settings.METADATA_MAX_DEPTH:
         limit = settings.METADATA_MAX_DEPTH
-        raise validation_error({field: [f"Must nest at most {limit} levels."]})
+        raise InvalidInput({field: [f"Must nest at most {limit} levels."]})
     return value
 
 
 def clean_content(body: Any) -> str:
     if not isinstance(body, dict):
-        raise validation_error({"non_field_errors": ["The request body must be a JSON object."]})
+        raise InvalidInput({"non_field_errors": ["The request body must be a JSON object."]})
     content = body.get("content")
     if content is None:
-        raise validation_error({"content": ["This field is required."]})
+        raise InvalidInput({"content": ["This field is required."]})
     if not isinstance(content, str):
-        raise validation_error({"content": ["Must be a string."]})
+        raise InvalidInput({"content": ["Must be a string."]})
     if not content.strip():
-        raise validation_error({"content": ["Must not be blank."]})
+        raise InvalidInput({"content": ["Must not be blank."]})
     if len(content) > settings.MAX_MESSAGE_CHARS:
-        raise validation_error(
+        raise InvalidInput(
             {"content": [f"Must be at most {settings.MAX_MESSAGE_CHARS} characters."]}
         )
     return content
@@ -55,9 +55,9 @@ def clean_title(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise validation_error({"title": ["Must be a string."]})
+        raise InvalidInput({"title": ["Must be a string."]})
     if len(value) > 255:
-        raise validation_error({"title": ["Must be at most 255 characters."]})
+        raise InvalidInput({"title": ["Must be at most 255 characters."]})
     return value
 
 
@@ -65,8 +65,8 @@ def clean_user_id(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise validation_error({"user_id": ["Must be a string."]})
+        raise InvalidInput({"user_id": ["Must be a string."]})
     value = str(value)
     if len(value) > 255:
-        raise validation_error({"user_id": ["Must be at most 255 characters."]})
+        raise InvalidInput({"user_id": ["Must be at most 255 characters."]})
     return value

@@ -15,18 +15,18 @@ from chat import selectors, services
 from chat.serializers import feedback_data, message_data, session_data
 from chat.tickets import ticket_issue
 from chat.validation import clean_metadata, clean_title, clean_user_id
-from promptrails.api.errors import validation_error
 from promptrails.api.formats import iso
 from promptrails.api.pagination import meta, page_params, paginate
 from promptrails.api.schema import many, one, responses
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
+from promptrails.errors import InvalidInput
 
 
 def body_of(request: Request) -> dict[str, Any]:
     body = request.data
     if not isinstance(body, dict):
-        raise validation_error({"body": ["The request body must be a JSON object."]})
+        raise InvalidInput({"body": ["The request body must be a JSON object."]})
     return body
 
 
@@ -112,7 +112,7 @@ class MessageListView(APIView):
         params = page_params(request.query_params)
         after, before = request.query_params.get("after"), request.query_params.get("before")
         if after and before:
-            raise validation_error({"after": ["Use either after or before, not both."]})
+            raise InvalidInput({"after": ["Use either after or before, not both."]})
         if after or before:
             items, more = selectors.message_cursor(session=session, after=after, before=before,
                                                    limit=params.limit)

@@ -26,7 +26,7 @@ from executions.models import (
 from executions.services import execution_request_cancel
 from promptrails.admin_filters import DateRangeFilter, ScopedRelatedFilter
 from promptrails.admin_scoping import WorkspaceScopedAdmin
-from promptrails.api.errors import ApiError
+from promptrails.errors import NotAllowed
 
 TIMELINE_MAX_EVENTS = 2000
 
@@ -206,7 +206,7 @@ class ApprovalAdmin(WorkspaceScopedAdmin):
             try:
                 spec = approvals.approval_decide(approval=approval, approved=approved,
                                                  reason=None, decided_by=who)
-            except ApiError:
+            except NotAllowed:
                 continue  # decided elsewhere meanwhile
             if spec is not None:
                 approvals.start_resumed(spec)

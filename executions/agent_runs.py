@@ -14,7 +14,7 @@ from agents.preparation import prepare_agent, render_prompts
 from agents.runtime.types import AgentRun
 from executions.runner import TurnSpec
 from executions.services import execution_create
-from promptrails.api.errors import NotFound, validation_error
+from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -51,18 +51,18 @@ def agent_execute_start(
 ) -> TurnSpec:
     agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
     if agent is None:
-        raise NotFound("Agent not found.")
+        raise NotFound("agent")
     payload = body.get("input", {})
     if not isinstance(payload, dict):
-        raise validation_error({"input": ["Must be a JSON object (the prompt's variables)."]})
+        raise InvalidInput({"input": ["Must be a JSON object (the prompt's variables)."]})
     version_id = body.get("version_id")
     if version_id is not None and not isinstance(version_id, str):
-        raise validation_error({"version_id": ["Must be a string."]})
+        raise InvalidInput({"version_id": ["Must be a string."]})
     session_id = body.get("session_id")
     if session_id is not None and not isinstance(session_id, str):
-        raise validation_error({"session_id": ["Must be a string."]})
+        raise InvalidInput({"session_id": ["Must be a string."]})
     if session_id and not _session_of(workspace, session_id):
-        raise NotFound("Chat session not found.")
+        raise NotFound("chat session")
     prepared = prepare_agent(workspace=workspace, agent=agent, version_id=version_id)
     variables = {"message": _message_of(payload), "input": payload, **payload}
     system, user_text = render_prompts(prepared, variables=variables)

@@ -51,8 +51,8 @@ from executions.models import (
 )
 from executions.runner import FinishHook, HeartbeatHook, TurnSpec
 from executions.services import FinishedRun
-from promptrails.api.errors import ApiError, NotFound
 from promptrails.api.formats import iso
+from promptrails.errors import InvalidInput, NotAllowed, NotFound
 from promptrails.ids import new_id
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
@@ -218,7 +218,7 @@ def approval_decide(*, approval: Approval, approved: bool, reason: str | None,
     was ended failed)."""
     status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     if not _decide(approval, status=status, reason=reason, decided_by=decided_by):
-        raise ApiError("Approval already decided.", code="validation_error", status_code=400)
+        raise NotAllowed("Approval already decided.")
     return resume_spec(approval)
 
 
@@ -338,7 +338,7 @@ def execution_cancel_parked(*, execution: Execution, decided_by: str) -> bool:
 def approval_get(*, workspace: Workspace, approval_id: str) -> Approval:
     approval = scoped(Approval.objects.all(), workspace).filter(pk=approval_id).first()
     if approval is None:
-        raise NotFound("Approval not found.")
+        raise NotFound("approval")
     return approval
 
 
@@ -351,7 +351,7 @@ def approval_of_execution(*, execution: Execution) -> Approval:
             status=ApprovalStatus.PENDING).exists()
         message = ("Approval already decided." if decided else
                    f"Execution is {execution.status}, not waiting for approval.")
-        raise ApiError(message, code="validation_error", status_code=400)
+        raise NotAllowed(message)
     return approval
 
 
@@ -383,9 +383,8 @@ def clean_reason(body: dict[str, Any], field: str = "reason") -> str | None:
     if reason is None:
         return None
     if not isinstance(reason, str) or len(reason) > 2000 or "\x00" in reason:
-        raise ApiError("reason must be a string of at most 2000 characters.",
-                       code="validation_error", status_code=400,
-                       details={field: ["Must be a string of at most 2000 characters."]})
+        raise InvalidInput({field: ["Must be a string of at most 2000 characters."]},
+                           message=f"{field} must be a string of at most 2000 characters.")
     return reason
 
 

@@ -13,11 +13,11 @@ from rest_framework.views import APIView
 
 from executions import approvals
 from executions.models import Approval
-from promptrails.api.errors import validation_error
 from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import many, one, responses
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
+from promptrails.errors import InvalidInput
 from promptrails.tenancy import scoped
 
 STATUSES = ["pending", "approved", "rejected", "expired"]
@@ -62,7 +62,7 @@ class ApprovalListView(APIView):
         status = request.query_params.get("status")
         if status:
             if status not in STATUSES:
-                raise validation_error({"status": [f"Must be one of {', '.join(STATUSES)}."]})
+                raise InvalidInput({"status": [f"Must be one of {', '.join(STATUSES)}."]})
             qs = qs.filter(status=status)
         items, page_meta = paginate(qs.order_by("-created_at", "-id"), params)
         return Response({"data": [approvals.approval_data(a) for a in items],
@@ -89,7 +89,7 @@ class ApprovalDecideView(APIView):
         body = request.data if isinstance(request.data, dict) else {}
         decision = body.get("decision")
         if decision not in ("approved", "rejected"):
-            raise validation_error({"decision": ['Must be "approved" or "rejected".']})
+            raise InvalidInput({"decision": ['Must be "approved" or "rejected".']})
         spec = approvals.approval_decide(approval=approval, approved=decision == "approved",
                                          reason=approvals.clean_reason(body),
                                          decided_by=approvals.actor(request.auth))

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from executions.models import Execution, ExecutionStatus
 from executions.serializers import execution_data
-from promptrails.api.errors import NotFound, validation_error
+from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -23,7 +23,7 @@ def execution_list(*, workspace: Workspace, params: Any) -> QuerySet[Execution]:
     status = params.get("status")
     if status:
         if status not in ExecutionStatus.values:
-            raise validation_error(
+            raise InvalidInput(
                 {"status": [f"Must be one of {', '.join(ExecutionStatus.values)}."]}
             )
         qs = qs.filter(status=status)
@@ -33,7 +33,7 @@ def execution_list(*, workspace: Workspace, params: Any) -> QuerySet[Execution]:
 def execution_get(*, workspace: Workspace, execution_id: str) -> Execution:
     execution = scoped(Execution.objects.all(), workspace).filter(pk=execution_id).first()
     if execution is None:
-        raise NotFound("Execution not found.")
+        raise NotFound("execution")
     return execution
 
 

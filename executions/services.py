@@ -22,7 +22,7 @@ from executions.models import (
     Execution,
     ExecutionStatus,
 )
-from promptrails.api.errors import ApiError
+from promptrails.errors import NotAllowed
 from promptrails.ids import new_id
 from promptrails.models import Workspace
 
@@ -144,9 +144,7 @@ def execution_finish(*, finished: FinishedRun, if_active: bool = False) -> bool:
 def execution_request_cancel(*, execution: Execution) -> Execution:
     """Cooperative cancel: flag it; the runner (wherever it runs) stops and stores the rest."""
     if execution.is_finished:
-        raise ApiError(
-            f"Execution is already {execution.status}.", code="validation_error", status_code=400
-        )
+        raise NotAllowed(f"Execution is already {execution.status}.")
     Execution.objects.filter(pk=execution.pk, status__in=ACTIVE_STATUSES).update(
         status=ExecutionStatus.CANCEL_REQUESTED, updated_at=timezone.now()
     )

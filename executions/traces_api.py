@@ -17,12 +17,12 @@ from rest_framework.views import APIView
 from executions import schema as docs
 from executions.models import Span, SpanKind, SpanStatus
 from executions.traces_otel import service_name
-from promptrails.api.errors import NotFound, validation_error
 from promptrails.api.formats import iso
 from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import many, one, responses
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
+from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
 
@@ -109,20 +109,20 @@ def span_list(*, workspace: Workspace, params: Any) -> QuerySet[Span]:
             else:
                 qs = qs.filter(**{lookup: moment})
     if errors:
-        raise validation_error(errors)
+        raise InvalidInput(errors)
     return qs
 
 
 def trace_spans(*, workspace: Workspace, trace_id: str) -> list[Span]:
     """All spans of one trace of the workspace, in time order (root first); 404 if none."""
     if not TRACE_ID.match(trace_id):
-        raise NotFound("Trace not found.")
+        raise NotFound("trace")
     spans = list(
         scoped(Span.objects.all(), workspace).filter(trace_id=trace_id.lower())
         .select_related("execution").order_by("started_at", "id")[:MAX_TRACE_SPANS]
     )
     if not spans:
-        raise NotFound("Trace not found.")
+        raise NotFound("trace")
     spans.sort(key=lambda s: (s.parent_span_id != "", s.started_at))  # the root first
     return spans
 

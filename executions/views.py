@@ -19,12 +19,12 @@ from executions.serializers import execution_data
 from executions.services import execution_request_cancel
 from executions.sse import last_event_id, sse_response
 from promptrails.api.async_views import async_api, authenticate, json_data, read_json
-from promptrails.api.errors import ApiError
 from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import documented_by, many, one, responses, sse_responses
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
 from promptrails.db import run_db
+from promptrails.errors import InvalidInput, NotFound
 
 
 class ExecutionListView(APIView):
@@ -160,7 +160,7 @@ async def execution_stream(request: HttpRequest, execution_id: str) -> HttpRespo
         lambda: Execution.objects.filter(pk=execution_id, workspace=auth.workspace).exists()
     )
     if not exists:
-        raise ApiError("Execution not found.", code="not_found", status_code=404)
+        raise NotFound("execution")
     after = last_event_id(request.headers.get("Last-Event-ID"),
                           request.GET.get("last_event_id"))
     return sse_response(execution_id, after=after)
@@ -173,8 +173,7 @@ async def agent_execute(request: HttpRequest, agent_id: str) -> HttpResponseBase
     body = read_json(request)
     sync = body.get("sync", True)
     if not isinstance(sync, bool):
-        raise ApiError("sync must be a boolean.", code="validation_error", status_code=400,
-                       details={"sync": ["Must be a boolean."]})
+        raise InvalidInput({"sync": ["Must be a boolean."]}, message="sync must be a boolean.")
     user_id = auth.user.pk if auth.user is not None else None
     spec = await run_db(agent_execute_start, workspace=auth.workspace, agent_id=agent_id,
                         body=body, user_id=user_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,18 +10,13 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from promptrails.api.errors import error_response
+from promptrails.api.errors import error_response, problem_response
+from promptrails.errors import PayloadTooLarge
 
-logger = logging.getLogger("promptrails.api")
 
-
-def _too_large() -> HttpResponseBase:
-    return error_response(
-        "payload_too_large",
-        f"The request body exceeds {settings.MAX_REQUEST_BYTES} bytes.",
-        413,
-        {"max_bytes": settings.MAX_REQUEST_BYTES},
-    )
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body exceeds {settings.MAX_REQUEST_BYTES} bytes.",
+                           details={"max_bytes": settings.MAX_REQUEST_BYTES})
 
 
 def _declared_too_large(request: HttpRequest) -> bool:
@@ -74,7 +68,7 @@ class RequestSizeLimitMiddleware(_Both):
 
     def before(self, request: HttpRequest) -> HttpResponseBase | None:
         if request.path.startswith("/api/") and _declared_too_large(request):
-            return _too_large()
+            return problem_response(_too_large())
         return None
 
 
@@ -102,9 +96,8 @@ class ApiErrorMiddleware(_Both):
         if not request.path.startswith("/api/"):
             return None
         if isinstance(exception, RequestDataTooBig):
-            return _too_large()
-        logger.exception("Unhandled error on %s", request.path, exc_info=exception)
-        return error_response("internal_error", "An internal error occurred.", 500)
+            exception = _too_large()
+        return problem_response(exception, where=request.path)
 
 
 def _message(response: HttpResponseBase, code: str) -> str:

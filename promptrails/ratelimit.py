@@ -22,7 +22,7 @@ from time import monotonic
 from django.conf import settings
 from django.core.cache import cache
 
-from promptrails.api.errors import ApiError
+from promptrails.errors import RateLimited
 from promptrails.tenancy import WorkspaceAuth
 
 logger = logging.getLogger("promptrails.ratelimit")
@@ -128,10 +128,9 @@ def enforce_limits(limits: list[Limit]) -> None:
             return
         count, reset = hit
         if count > limit.limit:
-            raise ApiError(
+            raise RateLimited(
                 f"Rate limit exceeded: {limit.limit} requests per minute per "
                 f"{'API key' if limit.scope == 'key' else limit.scope}.",
-                code="rate_limited", status_code=429,
                 details={"limit": limit.limit, "scope": limit.scope, "retry_after": reset},
                 headers={"Retry-After": str(reset), "X-RateLimit-Limit": str(limit.limit),
                          "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
@@ -143,9 +142,8 @@ def enforce_concurrent_turns(*, limit: int | None, running: Callable[[], int]) -
     when a limit is set)."""
     allowed = limit or settings.MAX_CONCURRENT_TURNS_PER_WORKSPACE
     if allowed > 0 and running() >= allowed:
-        raise ApiError(
+        raise RateLimited(
             f"Too many turns running in this workspace (limit {allowed}); retry shortly.",
-            code="rate_limited", status_code=429,
             details={"limit": allowed, "scope": "concurrent_turns"},
             headers={"Retry-After": "1", "X-RateLimit-Limit": str(allowed),
                      "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"},

@@ -26,7 +26,7 @@ from agents.crypto import DecryptionError, decrypt_value
 from agents.models import Credential, McpTool
 from agents.runtime.tools import BUILTIN_TOOLS, ToolError
 from agents.signals import configuration_changed
-from promptrails.api.errors import ApiError, NotFound, validation_error
+from promptrails.errors import DomainError, InvalidInput, NotFound, UpstreamError
 from promptrails.models import Workspace
 from promptrails.outbound import OutboundRefused, check_url
 from promptrails.storable import storable_value
@@ -51,12 +51,12 @@ def discovery_ttl() -> float:
     return float(getattr(settings, "MCP_DISCOVERY_TTL_SECONDS", 3600))
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return validation_error({field: [message]}, message=message)
+def _invalid(field: str, message: str) -> DomainError:
+    return InvalidInput({field: [message]}, message=message)
 
 
-def _upstream(message: str) -> ApiError:
-    return ApiError(message, code="upstream_error", status_code=502)
+def _upstream(message: str) -> UpstreamError:
+    return UpstreamError(message)
 
 
 # --- config ------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def _credential(workspace: Workspace, credential_id: Any) -> Credential | None:
         raise _invalid("credential_id", "credential_id must be a string.")
     credential = scoped(Credential.objects.all(), workspace).filter(pk=credential_id).first()
     if credential is None:
-        raise NotFound("Credential not found.")
+        raise NotFound("credential")
     return credential
 
 
@@ -287,7 +287,7 @@ def discovery_for_run(tool: McpTool) -> list[dict[str, Any]]:
             return list(tool.discovered_tools or [])
     try:
         return mcp_tool_discover(tool=tool)
-    except ApiError as exc:
+    except DomainError as exc:
         logger.warning("MCP tool %s: discovery failed: %s", tool.pk, exc.message)
         with _backoff_lock:
             _refresh_backoff[tool.pk] = time.monotonic() + REFRESH_BACKOFF

@@ -6,7 +6,6 @@ These routes stay async end to end; DRF's sync stack would pin each request to a
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -14,9 +13,10 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from promptrails.api.errors import ApiError, error_response
+from promptrails.api.errors import problem_response
 from promptrails.api.parsers import decode_json_object
 from promptrails.db import run_db
+from promptrails.errors import Forbidden, MethodNotAllowed, Unauthorized
 from promptrails.ratelimit import enforce
 from promptrails.tenancy import (
     AuthFailed,
@@ -25,7 +25,6 @@ from promptrails.tenancy import (
     workspace_from_user,
 )
 
-logger = logging.getLogger("promptrails.api")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 AsyncView = Callable[..., Awaitable[HttpResponseBase]]
@@ -55,8 +54,7 @@ def _then(resolve: Callable[[], WorkspaceAuth], work: Callable[[WorkspaceAuth], 
     try:
         auth = resolve()
     except AuthFailed as exc:
-        raise ApiError(str(exc), code="unauthorized" if status == 401 else "forbidden",
-                       status_code=status) from None
+        raise (Unauthorized if status == 401 else Forbidden)(str(exc)) from None
     return work(auth)
 
 
@@ -70,12 +68,10 @@ async def authenticated(request: HttpRequest, work: Callable[[WorkspaceAuth], T]
     user = await request.auser()
     if user.is_authenticated:
         if request.method not in SAFE_METHODS and _csrf_failure(request):
-            raise ApiError("CSRF verification failed.", code="forbidden", status_code=403)
+            raise Forbidden("CSRF verification failed.")
         workspace_id = request.headers.get("X-Workspace-ID")
         return await run_db(_then, lambda: _user_auth(user, workspace_id), work, 403)
-    raise ApiError(
-        "Authentication credentials were not provided.", code="unauthorized", status_code=401
-    )
+    raise Unauthorized("Authentication credentials were not provided.")
 
 
 async def authenticate(request: HttpRequest) -> WorkspaceAuth:
@@ -89,23 +85,17 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
 
 
 def async_api(methods: set[str]) -> Callable[[AsyncView], Any]:
-    """Method check, CSRF handled by `authenticate`, ApiError → envelope, no stack traces."""
+    """Method check, CSRF handled by `authenticate`, DomainError → envelope, no stack traces."""
 
     def wrap(view: AsyncView) -> AsyncView:
         @functools.wraps(view)
         async def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if request.method not in methods:
-                response = error_response("method_not_allowed", "Method not allowed.", 405)
-                response["Allow"] = ", ".join(sorted(methods))
-                return response
             try:
+                if request.method not in methods:
+                    raise MethodNotAllowed(methods)
                 return await view(request, *args, **kwargs)
-            except ApiError as exc:
-                return error_response(exc.error_code, exc.message, exc.status_code, exc.details,
-                                      exc.headers)
-            except Exception:
-                logger.exception("Unhandled error on %s", request.path)
-                return error_response("internal_error", "An internal error occurred.", 500)
+            except Exception as exc:
+                return problem_response(exc, where=request.path)
 
         return csrf_exempt(inner)  # type: ignore[return-value]
 

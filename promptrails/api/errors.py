@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -12,46 +13,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from promptrails.errors import DomainError, InvalidInput
+
 logger = logging.getLogger("promptrails.api")
-
-
-class ApiError(exceptions.APIException):
-    """An API error with an explicit envelope code."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str,
-        status_code: int = 400,
-        details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.message = message
-        self.details = details or {}
-        self.headers = headers or {}
-
-
-class NotFound(ApiError):
-    def __init__(self, message: str = "Not found.") -> None:
-        super().__init__(message, code="not_found", status_code=404)
-
-
-class SessionBusy(ApiError):
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__(
-            "A turn is already running in this session; retry when it ends.",
-            code="session_busy",
-            status_code=409,
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-def validation_error(details: dict[str, list[str]], message: str = "Invalid input.") -> ApiError:
-    return ApiError(message, code="validation_error", status_code=400, details=details)
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -99,16 +63,37 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     return {}
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF exception handler: every exception becomes the envelope; 500s hide internals."""
+@dataclass(frozen=True)
+class Problem:
+    """An error as the client sees it: status, envelope body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def _from_drf(exc: exceptions.APIException) -> Problem:
+    code = _CODES.get(exc.status_code, "error")
     headers: dict[str, str] = {}
-    if isinstance(exc, ApiError):
-        set_rollback()
-        return Response(
-            error_body(exc.error_code, exc.message, exc.details),
-            status=exc.status_code,
-            headers=exc.headers or None,
-        )
+    if isinstance(exc, exceptions.ValidationError):
+        invalid = InvalidInput(_flatten(exc.detail) or None)
+        return Problem(400, error_body(invalid.code, invalid.message, invalid.details), {})
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    status_code = exc.status_code
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code, status_code = "unauthorized", status.HTTP_401_UNAUTHORIZED
+    return Problem(status_code, error_body(code, str(exc.detail)), headers)
+
+
+def problem(exc: Exception, *, where: object = None) -> Problem:
+    """The one mapping from an exception to the envelope, for REST, SSE and WebSocket: named
+    domain errors carry their own code and status; Django's and DRF's exceptions map by
+    status; anything else is logged (with `where`) and hidden behind a 500."""
+    if isinstance(exc, DomainError):
+        return Problem(exc.status, error_body(exc.code, exc.message, exc.details), exc.headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -118,34 +103,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     if isinstance(exc, exceptions.APIException):
-        set_rollback()
-        code = _CODES.get(exc.status_code, "error")
-        if isinstance(exc, exceptions.ValidationError):
-            details: dict[str, Any] = _flatten(exc.detail)
-            message = "Invalid input."
-            if details:
-                field, msgs = next(iter(details.items()))
-                message = f"{field}: {msgs[0]}" if field != "non_field_errors" else msgs[0]
-        else:
-            details = {}
-            message = str(exc.detail)
-        if isinstance(exc, exceptions.NotAuthenticated):
-            code = "unauthorized"
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
-        status_code = exc.status_code
-        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            status_code = status.HTTP_401_UNAUTHORIZED
-        return Response(error_body(code, message, details), status=status_code,
-                        headers=headers or None)
+        return _from_drf(exc)
+    logger.error("Unhandled error in %s", where, exc_info=exc)
+    return Problem(500, error_body("internal_error", "An internal error occurred."), {})
+
+
+def problem_response(exc: Exception, *, where: object = None) -> JsonResponse:
+    """`problem(exc)` as a Django response (for the async views outside DRF)."""
+    found = problem(exc, where=where)
+    response = JsonResponse(found.body, status=found.status)
+    for key, value in found.headers.items():
+        response[key] = value
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler: every exception becomes the envelope, the transaction is
+    rolled back; 500s hide internals."""
     set_rollback()
-    logger.exception("Unhandled error in %s", context.get("view"))
-    return Response(
-        error_body("internal_error", "An internal error occurred."),
-        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    found = problem(exc, where=context.get("view"))
+    return Response(found.body, status=found.status, headers=found.headers or None)
 
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

@@ -11,7 +11,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from promptrails.api.errors import validation_error
+from promptrails.errors import InvalidInput
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -34,10 +34,10 @@ def _int_param(params: Any, name: str, default: int, low: int, high: int | None)
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise validation_error({name: [f"{name} must be an integer."]}) from None
+        raise InvalidInput({name: [f"{name} must be an integer."]}) from None
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise validation_error({name: [f"{name} must be {bound}."]})
+        raise InvalidInput({name: [f"{name} must be {bound}."]})
     return value
 
 

@@ -14,7 +14,7 @@ from rest_framework.parsers import JSONParser
 from promptrails.storable import json_problems
 
 if TYPE_CHECKING:
-    from promptrails.api.errors import ApiError
+    from promptrails.errors import DomainError
 
 # Far more than any body of this API needs; far less than Python's recursion limit.
 JSON_MAX_DEPTH = 32
@@ -24,14 +24,14 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _invalid(details: dict[str, list[str]], message: str) -> ApiError:
+def _invalid(details: dict[str, list[str]], message: str) -> DomainError:
     # imported here: promptrails.api.errors imports DRF's views, which import this module
-    from promptrails.api.errors import validation_error
+    from promptrails.errors import InvalidInput
 
-    return validation_error(details, message)
+    return InvalidInput(details, message)
 
 
-def _malformed(message: str) -> ApiError:
+def _malformed(message: str) -> DomainError:
     return _invalid({"body": [message]}, message)
 
 

@@ -16,7 +16,7 @@ from agents.services import (
     credential_create,
     credential_set_default,
 )
-from promptrails.api.errors import ApiError
+from promptrails.errors import DomainError
 from tests.helpers import Tenant
 
 
@@ -162,21 +162,21 @@ def test_prepare_given_version(tenant: Tenant, agent: Agent, prompt: Prompt) -> 
 
 def test_prepare_errors_are_400(tenant: Tenant, other_tenant: Tenant, prompt: Prompt) -> None:
     agent = agent_create(workspace=tenant.workspace, name="empty")
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(DomainError) as info:
         prepare_agent(workspace=tenant.workspace, agent=agent)
-    assert info.value.status_code == 400 and info.value.error_code == "validation_error"
+    assert info.value.status == 400 and info.value.code == "validation_error"
     assert "no current version" in info.value.message
 
     _version(agent, prompt)  # no model
-    with pytest.raises(ApiError, match="no model"):
+    with pytest.raises(DomainError, match="no model"):
         prepare_agent(workspace=tenant.workspace, agent=agent)
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         prepare_agent(workspace=tenant.workspace, agent=agent, version_id="nope")
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         prepare_agent(workspace=other_tenant.workspace, agent=agent)
     _version(agent, prompt, model_id="echo")
     LLMModel.objects.filter(model_id="echo").update(is_active=False)
-    with pytest.raises(ApiError, match="not active"):
+    with pytest.raises(DomainError, match="not active"):
         prepare_agent(workspace=tenant.workspace, agent=agent)
 
 
@@ -205,6 +205,6 @@ def test_render_refusals(template: str) -> None:
         agent_id="a", agent_name="a", version_id="v", model=ModelSpec("local", "echo"),
         fallback=None, system_template=template, user_template="", tools=(),
         temperature=None, top_p=None, max_tokens=None, budget=RunBudget())
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(DomainError) as info:
         render_prompts(prepared, variables={"message": "x"})
-    assert info.value.status_code == 400 and info.value.details
+    assert info.value.status == 400 and info.value.details

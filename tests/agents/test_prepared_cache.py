@@ -19,7 +19,7 @@ from agents.services import (
     prompt_version_create,
     prompt_version_promote,
 )
-from promptrails.api.errors import ApiError
+from promptrails.errors import DomainError
 from promptrails.models import Workspace
 from tests.helpers import Tenant
 
@@ -132,7 +132,7 @@ def test_a_deactivated_model_is_refused_at_once(tenant: Tenant, agent: Agent,
     model = LLMModel.objects.get(model_id="gpt-4o-mini")
     model.is_active = False
     model.save()
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         _prepared(tenant, agent)
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agents.templating import MAX_RENDERED_CHARS, render_template
-from promptrails.api.errors import ApiError
+from promptrails.errors import DomainError
 
 BOMBS = {
     "macro-recursion": ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "nest"),
@@ -70,12 +70,12 @@ BOMBS = {
 @pytest.mark.parametrize(("template", "said"), BOMBS.values(), ids=BOMBS.keys())
 def test_bombs_are_refused_quickly_with_a_clear_error(template: str, said: str) -> None:
     started = time.monotonic()
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(DomainError) as info:
         render_template(template, {}, field="system_prompt")
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, elapsed
     error = info.value
-    assert error.status_code == 400 and error.error_code == "validation_error"
+    assert error.status == 400 and error.code == "validation_error"
     assert list(error.details) == ["system_prompt"]
     assert said in error.message, error.message
 

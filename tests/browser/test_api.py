@@ -18,7 +18,7 @@ from browser import tokens
 from browser.models import BrowserSession
 from browser.origins import clean_origin
 from chat.models import Session
-from promptrails.api.errors import ApiError
+from promptrails.errors import DomainError
 from promptrails.models import ApiKey
 from promptrails.services import api_key_revoke
 from promptrails.tenancy import AuthFailed, workspace_from_api_key
@@ -267,7 +267,7 @@ def test_origins_are_exact(origin: str, expected: str) -> None:
                                     "https://shop.example/path", "ftp://shop.example",
                                     "https://user@shop.example", "shop.example", ""])
 def test_origins_that_are_refused(origin: str) -> None:
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         clean_origin(origin)
 
 

@@ -282,7 +282,7 @@ def _held(session: Session, *, lease_seconds: int, heartbeat_age: int = 0) -> Ex
 
 
 def test_a_busy_session_refuses_the_turn_and_writes_nothing(tenant: Tenant) -> None:
-    from promptrails.api.errors import SessionBusy
+    from promptrails.errors import SessionBusy
 
     ensure_local_model()
     agent = demo_agent_ensure(workspace=tenant.workspace)

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from browser.services import browser_key_create
-from promptrails.api.errors import ApiError
+from promptrails.errors import DomainError
 from promptrails.models import Workspace
 from promptrails.services import api_key_create
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
                     rate_limit_per_minute=options["rate_limit"])
             else:
                 key, raw = api_key_create(workspace=workspace, name=options["name"] or "default")
-        except ApiError as exc:
+        except DomainError as exc:
             problems = "; ".join(f"{field}: {' '.join(messages)}"
                                  for field, messages in exc.details.items()) or exc.message
             raise CommandError(problems) from None
