@@ -27,6 +27,35 @@ def _key_active(key_id: str) -> bool:
     return ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).exists()
 
 
+async def _pump(chunks: AsyncIterator[bytes], queue: asyncio.Queue[object],
+                failed: list[BaseException]) -> None:
+    """Move `chunks` into `queue`, then _END (a failure is kept for the consumer)."""
+    try:
+        async for chunk in chunks:
+            await queue.put(chunk)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+        failed.append(exc)
+    await queue.put(_END)
+
+
+async def _watch(announcements: bus.Subscription, key_id: str,
+                 queue: asyncio.Queue[object]) -> None:
+    """Put _REVOKED in `queue` once the key is revoked: announced on the bus, or found in
+    the database when nothing was heard for a while."""
+    every = settings.BROWSER_REVOCATION_CHECK_SECONDS
+    while True:
+        message = await announcements.get(wait=every)
+        if message is None:  # nothing heard for a while: ask the database
+            revoked = not await run_db(_key_active, key_id)
+        else:
+            revoked = message.get("type") == API_KEY_REVOKED
+        if revoked:
+            await queue.put(_REVOKED)
+            return
+
+
 async def until_revoked(chunks: AsyncIterator[bytes], key_id: str) -> AsyncIterator[bytes]:
     """`chunks` as they come, until they end or the key `key_id` is revoked (announced on
     its bus group by promptrails.services.api_key_revoke, from any process)."""
@@ -36,38 +65,13 @@ async def until_revoked(chunks: AsyncIterator[bytes], key_id: str) -> AsyncItera
             return
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=64)
         failed: list[BaseException] = []
-
-        async def pump() -> None:
-            try:
-                async for chunk in chunks:
-                    await queue.put(chunk)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
-                failed.append(exc)
-            await queue.put(_END)
-
-        async def watch() -> None:
-            every = settings.BROWSER_REVOCATION_CHECK_SECONDS
-            while True:
-                message = await announcements.get(wait=every)
-                if message is None:  # nothing heard for a while: ask the database
-                    if await run_db(_key_active, key_id):
-                        continue
-                elif message.get("type") != API_KEY_REVOKED:
-                    continue
-                await queue.put(_REVOKED)
-                return
-
-        tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(watch())]
+        tasks = [asyncio.ensure_future(_pump(chunks, queue, failed)),
+                 asyncio.ensure_future(_watch(announcements, key_id, queue))]
         try:
-            while True:
-                item = await queue.get()
-                if item is _END and failed:
-                    raise failed[0]
-                if item is _END or item is _REVOKED:
-                    return
+            while (item := await queue.get()) not in (_END, _REVOKED):
                 yield cast(bytes, item)
+            if item is _END and failed:
+                raise failed[0]
         finally:
             for task in tasks:
                 task.cancel()

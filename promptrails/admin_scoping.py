@@ -56,12 +56,13 @@ def workspace_path(model: type[models.Model], depth: int = 2) -> str | None:
     if depth <= 0:
         return None
     for field in model._meta.get_fields():
-        if isinstance(field, models.ForeignKey) and field.related_model is not model:
-            related = field.related_model
-            if isinstance(related, type) and issubclass(related, models.Model):
-                inner = workspace_path(related, depth - 1)
-                if inner is not None:
-                    return f"{field.name}__{inner}"
+        related = field.related_model if isinstance(field, models.ForeignKey) else None
+        if related is model or not (isinstance(related, type)
+                                    and issubclass(related, models.Model)):
+            continue
+        inner = workspace_path(related, depth - 1)
+        if inner is not None:
+            return f"{field.name}__{inner}"
     return None
 
 

@@ -35,6 +35,12 @@ def calling_loop() -> asyncio.AbstractEventLoop | None:
     return getattr(_caller, "loop", None)
 
 
+def _close_stale_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
 def _tidy(fn: Callable[P, T], loop: asyncio.AbstractEventLoop) -> Callable[P, T]:
     def call(*args: P.args, **kwargs: P.kwargs) -> T:
         _caller.loop = loop
@@ -42,9 +48,7 @@ def _tidy(fn: Callable[P, T], loop: asyncio.AbstractEventLoop) -> Callable[P, T]
             return fn(*args, **kwargs)
         finally:
             _caller.loop = None
-            for conn in connections.all(initialized_only=True):
-                if not conn.in_atomic_block:
-                    conn.close_if_unusable_or_obsolete()
+            _close_stale_connections()
 
     return call
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 NUL = "\x00"
@@ -111,16 +112,8 @@ def json_problems(value: Any, *, max_depth: int, root: str = "body") -> dict[str
         if isinstance(item, dict | list):
             if depth >= max_depth:
                 problems[root] = [f"Must nest at most {max_depth} levels of objects and arrays."]
-                continue
-            entries = item.items() if isinstance(item, dict) else enumerate(item)
-            for key, child in entries:
-                name = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str):
-                    problem = text_problem(key)
-                    if problem is not None:
-                        problems[_label(path, root)] = [f"Keys: {problem[0].lower()}{problem[1:]}"]
-                        continue
-                stack.append((child, name, depth + 1))
+            else:
+                stack.extend(_children(item, path, depth, root, problems))
         elif isinstance(item, str):
             problem = text_problem(item)
             if problem is not None:
@@ -128,6 +121,18 @@ def json_problems(value: Any, *, max_depth: int, root: str = "body") -> dict[str
         elif isinstance(item, float) and not math.isfinite(item):
             problems[_label(path, root)] = [NON_FINITE_MESSAGE]
     return problems
+
+
+def _children(item: dict[Any, Any] | list[Any], path: str, depth: int, root: str,
+              problems: dict[str, list[str]]) -> Iterator[tuple[Any, str, int]]:
+    """The entries of a container to check next; a bad key is a problem of the container."""
+    entries = item.items() if isinstance(item, dict) else enumerate(item)
+    for key, child in entries:
+        problem = text_problem(key) if isinstance(key, str) else None
+        if problem is not None:
+            problems[_label(path, root)] = [f"Keys: {problem[0].lower()}{problem[1:]}"]
+        else:
+            yield child, f"{path}.{key}" if path else str(key), depth + 1
 
 
 def _label(path: str, root: str) -> str:

@@ -50,13 +50,10 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
-            if isinstance(value, list):
-                out[str(key)] = [str(v) for v in value]
-            elif isinstance(value, dict):
-                for sub, msgs in _flatten(value).items():
-                    out[f"{key}.{sub}"] = msgs
+            if isinstance(value, dict):
+                out.update({f"{key}.{sub}": msgs for sub, msgs in _flatten(value).items()})
             else:
-                out[str(key)] = [str(value)]
+                out[str(key)] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
         return out
     if isinstance(detail, list):
         return {"non_field_errors": [str(v) for v in detail]}
