@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from chat.admin_filters import encode_condition
 from chat.models import Message, Session
-from tests.admin.conftest import World, fb, make_session
+from tests.admin.support import World, fb, make_session
 
 CHANGELIST = "/admin/chat/session/"
 

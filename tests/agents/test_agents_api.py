@@ -6,7 +6,7 @@ import pytest
 
 from agents.models import Agent, AgentVersion, McpTool, Prompt
 from agents.services import builtin_tools_ensure, prompt_create
-from tests.agents.conftest import version_body
+from tests.agents.support import version_body
 from tests.helpers import Tenant, assert_error, assert_isolated
 
 

@@ -17,7 +17,7 @@ from chat.models import Feedback, Message
 from executions.models import Execution
 from promptrails.models import ApiKey
 from promptrails.services import api_key_revoke
-from tests.browser.conftest import ORIGIN, BrowserKey, make_browser_key
+from tests.browser.support import ORIGIN, BrowserKey, make_browser_key
 from tests.helpers import assert_error
 
 

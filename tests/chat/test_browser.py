@@ -15,8 +15,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from agents.services import demo_agent_ensure
 from chat.models import Message
 from promptrails.models import Membership, Workspace
-from tests.chat.conftest import ensure_local_model
 from tests.live import ROOT, LiveServer
+from tests.support.live import ensure_local_model
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(os.environ.get("PROMPTRAILS_TEST_OUTPUT", ROOT / "var" / "test-output"))

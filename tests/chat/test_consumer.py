@@ -19,8 +19,8 @@ from executions import runner
 from promptrails.asgi import application
 from promptrails.db import run_db
 from promptrails.models import Membership
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant, make_tenant
+from tests.support.live import ensure_local_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from agents.services import demo_agent_ensure
 from chat.models import IdempotencyKey, Message, Session
 from executions.models import Execution
-from tests.chat.conftest import LiveTenant, ensure_local_model
 from tests.helpers import Tenant, assert_error
+from tests.support.live import LiveTenant, ensure_local_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

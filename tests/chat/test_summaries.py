@@ -22,10 +22,10 @@ from chat.models import Message, Session, Summary
 from executions import bus, runner
 from executions.models import Execution, Span
 from promptrails.db import run_db
-from tests.chat.conftest import ensure_local_model
 from tests.chat.support import fake_openai_agent
 from tests.fakes.server import FakeReply
 from tests.helpers import make_tenant
+from tests.support.live import ensure_local_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

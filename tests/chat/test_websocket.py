@@ -11,8 +11,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.chat.conftest import LiveTenant
 from tests.helpers import make_tenant
+from tests.support.live import LiveTenant
 
 
 def ws_url(live: LiveTenant, session_id: str, query: str = "") -> str:

@@ -14,7 +14,6 @@ from django.utils import timezone
 from agents.models import AgentVersion, AgentVersionTool
 from chat.models import Message, Session
 from executions.models import Approval, Execution, ExecutionEvent, Span
-from tests.chat.conftest import LiveTenant, make_live_tenant
 from tests.chat.support import (
     SSEReader,
     events_of,
@@ -24,6 +23,7 @@ from tests.chat.support import (
     wait_for,
 )
 from tests.live import LiveServer
+from tests.support.live import LiveTenant, make_live_tenant
 
 GATED = '/tool calculator {"expression": "6*7"}'
 

@@ -6,7 +6,6 @@ import httpx
 
 from chat.models import Message, Session
 from executions.models import Execution
-from tests.chat.conftest import LiveTenant
 from tests.chat.support import (
     SSEReader,
     events_of,
@@ -16,6 +15,7 @@ from tests.chat.support import (
     wait_for,
 )
 from tests.helpers import assert_error
+from tests.support.live import LiveTenant
 
 LONG = " ".join(f"w{i}" for i in range(60))  # ~65 words at 30 ms: about 2 s
 

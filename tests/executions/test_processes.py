@@ -16,7 +16,6 @@ from django.core.management import call_command
 from chat.models import Message, Session
 from executions.models import Execution, ExecutionEvent
 from executions.services import executions_recover_stale
-from tests.chat.conftest import LiveTenant, make_live_tenant
 from tests.chat.support import (
     SSEReader,
     events_of,
@@ -26,6 +25,7 @@ from tests.chat.support import (
     wait_for,
 )
 from tests.live import LiveServer
+from tests.support.live import LiveTenant, make_live_tenant
 
 LONG = " ".join(f"w{i}" for i in range(50))
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from chat.models import Message, Session
-from tests.chat.conftest import LiveTenant
 from tests.chat.support import (
     SSEReader,
     events_of,
@@ -25,6 +24,7 @@ from tests.chat.support import (
 from tests.fakes.server import FakeReply
 from tests.helpers import assert_error, make_tenant
 from tests.sdk import events
+from tests.support.live import LiveTenant
 
 LONG = " ".join(f"w{i}" for i in range(40))
 

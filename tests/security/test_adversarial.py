@@ -23,8 +23,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.chat.conftest import LiveTenant, make_live_tenant
 from tests.live import LiveServer
+from tests.support.live import LiveTenant, make_live_tenant
 
 OPERATOR_KEY = "sk-operator-SECRET-do-not-leak-0123456789"
 ERROR_CODES = {"validation_error", "unauthorized", "forbidden", "not_found",

@@ -12,7 +12,7 @@ from executions.models import Execution, Span
 from tests.chat.support import fake_openai_agent
 from tests.fakes.server import FakeReply
 from tests.helpers import assert_error, assert_isolated
-from tests.traces.conftest import Chat
+from tests.traces.support import Chat
 
 TRACES = "/api/v1/traces"
 

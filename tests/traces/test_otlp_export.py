@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from executions import traces_otel
 from executions.models import Span
-from tests.traces.conftest import Chat
+from tests.traces.support import Chat
 
 
 class Receiver:

@@ -17,7 +17,7 @@ from executions.services import FinishedRun
 from tests.chat.support import fake_openai_agent
 from tests.fakes.server import FakeReply, FakeToolCall
 from tests.helpers import assert_error
-from tests.traces.conftest import Chat
+from tests.traces.support import Chat
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
