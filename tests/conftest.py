@@ -13,6 +13,21 @@ from tests.helpers import Tenant, make_tenant  # noqa: E402
 #   tests.fakes.fixtures the fake OpenAI/Anthropic servers and allow_loopback
 pytest_plugins = ["tests.fixtures.live", "tests.fakes.fixtures"]
 
+# A test whose fixtures (directly or through other fixtures) include one of these starts or
+# uses a live server: it gets the `live` marker (tests/README.md). Every server fixture in
+# tests/ is built on live_server_factory or sweeping_servers, so new ones are marked too;
+# live_server is pytest-django's threaded server (the admin's Chromium tests).
+LIVE_FIXTURES = frozenset({
+    "live_server_factory", "sweeping_servers", "asgi_server", "live", "slow_server",
+    "redis_down_server", "live_server",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
+
 
 @pytest.fixture
 def tenant(db: None) -> Tenant:

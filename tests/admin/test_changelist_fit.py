@@ -15,7 +15,8 @@ from django.contrib.auth.models import User
 from tests.admin.support import make_session
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")]
 
 
 def test_cost_column_fits_at_1440(live_server: Any, transactional_db: None) -> None:

@@ -22,6 +22,8 @@ from chat.models import Feedback, Session
 from tests.browser.support import make_browser_key
 from tests.live import free_port
 
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGE_DIR = Path(__file__).parent / "page"
 

@@ -18,6 +18,8 @@ from promptrails.models import Membership, Workspace
 from tests.live import ROOT, LiveServer
 from tests.support.live import ensure_local_model
 
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(os.environ.get("PROMPTRAILS_TEST_OUTPUT", ROOT / "var" / "test-output"))
 LONG = " ".join(f"word{i}" for i in range(90))

@@ -39,6 +39,8 @@ from tests.chat.page_support import (
 from tests.live import ROOT, LiveServer, database_url
 from tests.support.live import ensure_local_model
 
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
+
 LONG = " ".join(f"word{i}" for i in range(90))
 SESSION_URL = re.compile(r"/s/[0-9A-Za-z]{27}$")
 

@@ -24,6 +24,8 @@ from tests.chat.page_support import (
 from tests.chat.support import wait_for
 from tests.live import LiveServer
 
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
