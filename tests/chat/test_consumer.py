@@ -21,6 +21,7 @@ from promptrails.db import run_db
 from promptrails.models import Membership
 from tests.helpers import Tenant, make_tenant
 from tests.support.live import ensure_local_model
+from tests.support.wait import wait_for_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -282,15 +283,15 @@ async def _redis_group_subscribers(session_id: str) -> int | None:
 
 
 async def _no_subscription_left(session_id: str) -> None:
-    import asyncio
+    async def none_left() -> bool:
+        return _session_subscribers(session_id) == 0 and not await _redis_group_subscribers(
+            session_id)
 
-    for _ in range(100):
-        if _session_subscribers(session_id) == 0 and not await _redis_group_subscribers(
-                session_id):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"subscriptions left: {_session_subscribers(session_id)} here, "
-                         f"{await _redis_group_subscribers(session_id)} in Redis")
+    try:
+        await wait_for_async(none_left, 5, 0.05, what="no subscription left")
+    except AssertionError:
+        raise AssertionError(f"subscriptions left: {_session_subscribers(session_id)} here, "
+                             f"{await _redis_group_subscribers(session_id)} in Redis") from None
 
 
 async def test_deep_frame_is_an_error_and_the_socket_lives_on(world: Any) -> None:

@@ -16,6 +16,7 @@ from chat.models import IdempotencyKey, Message, Session
 from executions.models import Execution
 from tests.helpers import Tenant, assert_error
 from tests.support.live import LiveTenant, ensure_local_model
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,9 +103,8 @@ def test_retry_while_running_attaches_to_the_turn(slow_tenant: LiveTenant) -> No
     first = threading.Thread(target=lambda: results.update(
         first=_sse_events(url, "run-1", content, headers)))
     first.start()
-    deadline = timezone.now() + timedelta(seconds=10)
-    while not Execution.objects.filter(session_id=session.id, status="running").exists():
-        assert timezone.now() < deadline
+    wait_for(Execution.objects.filter(session_id=session.id, status="running").exists, 10,
+             interval=0.001, what="the first send's turn to run")
     results["second"] = _sse_events(url, "run-1", content, headers)  # SSE retry: attaches
     rest = httpx.post(f"{live.server.url}/api/v1/chat/sessions/{session.id}/messages",
                       json={"content": content}, headers={**headers, "Idempotency-Key": "run-1"},

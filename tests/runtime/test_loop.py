@@ -391,7 +391,7 @@ async def test_cancellation_during_tool_keeps_state(fake_openai, monkeypatch):
 
     async def slow(args):
         started.set()
-        await asyncio.sleep(10)
+        await asyncio.sleep(10)  # a tool that hangs: the run is cancelled meanwhile
         return "never"
 
     tool = tools.BUILTIN_TOOLS["calculator"].__class__(
