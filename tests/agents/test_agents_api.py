@@ -76,7 +76,8 @@ def test_create_agent_rejects_bad_input(tenant: Tenant, body: dict[str, Any]) ->
 
 
 def test_patch_agent_rejects_bad_input(tenant: Tenant, agent: Agent) -> None:
-    for body in ({"name": None}, {"type": "x"}, {"labels": {}}, {"status": 3}):
+    bodies: list[dict[str, Any]] = [{"name": None}, {"type": "x"}, {"labels": {}}, {"status": 3}]
+    for body in bodies:
         assert_error(tenant.client.patch(f"/api/v1/agents/{agent.pk}", body, format="json"),
                      400, "validation_error")
 

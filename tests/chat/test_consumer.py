@@ -197,6 +197,7 @@ async def test_rest_started_turn_is_seen(world: Any) -> None:
     communicator = await connected(session, tenant)
     turn = await run_db(services.turn_start, workspace=tenant.workspace, session_id=session.id,
                         content="from elsewhere")
+    assert turn.spec is not None
     local = runner.start(turn.spec)  # what the REST view does
     frames = await frames_until(communicator, is_terminal)
     await local.done.wait()

@@ -29,7 +29,7 @@ def session_for(tenant: Tenant) -> str:
 
 
 def send(tenant: Tenant, session_id: str, content: str, key: str | None) -> Any:
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    headers: dict[str, Any] = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
     return tenant.client.post(f"/api/v1/chat/sessions/{session_id}/messages",
                               {"content": content}, format="json", **headers)
 

@@ -147,6 +147,7 @@ def test_a_send_reads_only_the_history_window(tenant: Tenant) -> None:
         services.history_newest_first = original
         summaries.history_units_newest_first = original_units
 
+    assert turn.spec is not None
     window = len(turn.spec.run.history)
     assert 0 < window < 1000
     assert window <= pulled <= window + selectors.HISTORY_MAX_BATCH

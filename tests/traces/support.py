@@ -32,7 +32,9 @@ class Chat:
         response = self.tenant.client.post(f"{SESSIONS}/{session_id}/messages",
                                            {"content": content}, format="json")
         assert response.status_code == status, response.content
-        return Execution.objects.filter(session_id=session_id).order_by("-created_at").first()
+        execution = Execution.objects.filter(session_id=session_id).order_by("-created_at").first()
+        assert execution is not None
+        return execution
 
 
 def make_chat(tenant: Tenant) -> Chat:
