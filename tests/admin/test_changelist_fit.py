@@ -12,10 +12,11 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from tests.admin.conftest import make_session
+from tests.admin.support import make_session
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")]
 
 
 def test_cost_column_fits_at_1440(live_server: Any, transactional_db: None) -> None:

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from agents.models import LLMModel
-from tests.admin.conftest import World
+from tests.admin.support import World
 
 MODEL_FORM = {
     "provider": "openai", "model_id": "llama3.2", "display_name": "Llama (Ollama)",

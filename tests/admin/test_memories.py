@@ -11,7 +11,7 @@ from django.urls import reverse
 from agents.memories import memory_create
 from agents.models import Memory
 from chat.models import Session, Summary
-from tests.admin.conftest import World
+from tests.admin.support import World
 
 
 @pytest.fixture

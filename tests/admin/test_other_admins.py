@@ -10,7 +10,7 @@ from agents.models import Agent, AgentVersion, Credential, LLMModel, Prompt, Pro
 from executions import log
 from executions.models import Execution
 from promptrails.models import ApiKey, hash_api_key
-from tests.admin.conftest import World
+from tests.admin.support import World
 
 SECRET = "sk-live-abcdefghijklmnopqrstuvwxyz-1234"
 

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from chat import admin as chat_admin
 from chat import admin_filters, admin_search
 from chat.models import Session
-from tests.admin.conftest import World, make_session
+from tests.admin.support import World, make_session
 
 CHANGELIST = "/admin/chat/session/"
 

@@ -15,7 +15,7 @@ from chat.models import Message, Session
 from executions.models import Execution
 from promptrails.models import ApiKey, Membership
 from promptrails.services import api_key_create
-from tests.admin.conftest import World
+from tests.admin.support import World
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from chat.admin_filters import encode_condition
 from chat.models import Message, Session
-from tests.admin.conftest import World, fb, make_session
+from tests.admin.support import World, fb, make_session
 
 CHANGELIST = "/admin/chat/session/"
 
@@ -194,7 +194,7 @@ def test_export_streams_sessions_with_messages(admin_client: Any, world: World) 
     response = admin_client.post(CHANGELIST, {"action": "export_json",
                                               "_selected_action": ids})
     assert isinstance(response, StreamingHttpResponse)
-    data = json.loads(b"".join(response.streaming_content))
+    data = json.loads(response.getvalue())  # the streamed body, joined
     assert {s["id"] for s in data} == set(ids)
     long = next(s for s in data if s["id"] == session.pk)
     assert [m["content"] for m in long["messages"]] == [f"m {i}" for i in range(7)]

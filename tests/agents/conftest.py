@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from agents.models import Agent, McpTool, Prompt
@@ -11,7 +9,6 @@ from agents.services import (
     builtin_tools_ensure,
     prompt_create,
 )
-from tests.fakes.fixtures import fake_anthropic, fake_openai  # noqa: F401
 from tests.helpers import Tenant
 
 
@@ -44,10 +41,3 @@ def agent(tenant: Tenant, prompt: Prompt, tools: list[McpTool]) -> Agent:
         tools=[{"mcp_tool_id": tools[0].pk}],
     )
     return agent
-
-
-def version_body(prompt_id: str, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"config": {"type": "agent", "prompt_id": prompt_id},
-                            "model_config": {"model_id": "echo"}}
-    body.update(extra)
-    return body

@@ -6,7 +6,7 @@ import pytest
 
 from agents.models import Agent, AgentVersion, McpTool, Prompt
 from agents.services import builtin_tools_ensure, prompt_create
-from tests.agents.conftest import version_body
+from tests.agents.support import version_body
 from tests.helpers import Tenant, assert_error, assert_isolated
 
 
@@ -76,7 +76,8 @@ def test_create_agent_rejects_bad_input(tenant: Tenant, body: dict[str, Any]) ->
 
 
 def test_patch_agent_rejects_bad_input(tenant: Tenant, agent: Agent) -> None:
-    for body in ({"name": None}, {"type": "x"}, {"labels": {}}, {"status": 3}):
+    bodies: list[dict[str, Any]] = [{"name": None}, {"type": "x"}, {"labels": {}}, {"status": 3}]
+    for body in bodies:
         assert_error(tenant.client.patch(f"/api/v1/agents/{agent.pk}", body, format="json"),
                      400, "validation_error")
 

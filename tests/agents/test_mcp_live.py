@@ -15,8 +15,6 @@ import pytest
 from agents.models import Agent, LLMModel
 from agents.services import agent_create, agent_version_create, credential_create, prompt_create
 from executions.models import Execution, Span
-from tests.chat.conftest import ensure_local_model
-from tests.chat.support import wait_for
 from tests.fakes import mcp_server
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.mcp_server import RunningServer
@@ -25,6 +23,8 @@ from tests.fakes.server import FakeReply, FakeToolCall
 from tests.helpers import Tenant, make_tenant
 from tests.live import LiveServer
 from tests.sdk import PromptRails, errors, events
+from tests.support.live import ensure_local_model
+from tests.support.wait import wait_for
 
 SECRET = "mcp-secret-7c1f2e9a8b"
 _SERVER: dict[str, LiveServer] = {}

@@ -3,9 +3,8 @@ which every change to what an agent runs with moves (services and admin saves al
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
+from pytest_django import DjangoAssertNumQueries
 
 from agents.models import Agent, AgentVersion, LLMModel, McpTool, Prompt
 from agents.preparation import PreparedAgent, config_revision, prepare_agent
@@ -29,7 +28,7 @@ def _prepared(tenant: Tenant, agent: Agent) -> PreparedAgent:
 
 
 def test_unchanged_configuration_is_served_from_the_cache(
-    tenant: Tenant, agent: Agent, django_assert_num_queries: Callable[..., object],
+    tenant: Tenant, agent: Agent, django_assert_num_queries: DjangoAssertNumQueries,
 ) -> None:
     first = _prepared(tenant, agent)
     with django_assert_num_queries(1):  # the revision only

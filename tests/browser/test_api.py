@@ -22,7 +22,7 @@ from promptrails.errors import DomainError
 from promptrails.models import ApiKey
 from promptrails.services import api_key_revoke
 from promptrails.tenancy import AuthFailed, workspace_from_api_key
-from tests.browser.conftest import ORIGIN, BrowserKey, Page, make_browser_key
+from tests.browser.support import ORIGIN, BrowserKey, Page, make_browser_key
 from tests.helpers import assert_error, make_tenant
 
 EVIL = "https://evil.example"

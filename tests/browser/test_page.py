@@ -19,8 +19,10 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from browser.models import BrowserSession
 from chat.models import Feedback, Session
-from tests.browser.conftest import make_browser_key
+from tests.browser.support import make_browser_key
 from tests.live import free_port
+
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGE_DIR = Path(__file__).parent / "page"

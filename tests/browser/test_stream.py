@@ -17,8 +17,9 @@ from chat.models import Feedback, Message
 from executions.models import Execution
 from promptrails.models import ApiKey
 from promptrails.services import api_key_revoke
-from tests.browser.conftest import ORIGIN, BrowserKey, make_browser_key
+from tests.browser.support import ORIGIN, BrowserKey, make_browser_key
 from tests.helpers import assert_error
+from tests.support.wait import wait_for
 
 
 class LivePage:
@@ -150,11 +151,12 @@ def test_revoking_the_key_ends_its_open_stream_and_the_turn_runs_on(
     assert "done" not in seen and "error" not in seen
     # the turn was not the page's to stop: it finishes and its reply is stored
     execution = Execution.objects.get(session_id=page.session_id)
-    for _ in range(300):
+
+    def completed() -> bool:
         execution.refresh_from_db()
-        if execution.status == "completed":
-            break
-        time.sleep(0.1)
+        return execution.status == "completed"
+
+    wait_for(completed, 30, 0.1, what="the turn to complete")
     assert execution.status == "completed"
     assert "word29" in Message.objects.get(session_id=page.session_id,
                                             role="assistant").content

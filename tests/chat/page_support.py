@@ -14,8 +14,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from agents.models import Agent, Prompt
 from agents.services import agent_create, agent_version_create, demo_agent_ensure
 from promptrails.models import Membership, Workspace
-from tests.chat.conftest import ensure_local_model
 from tests.live import ROOT
+from tests.support.live import ensure_local_model
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(os.environ.get("PROMPTRAILS_TEST_OUTPUT", ROOT / "var" / "test-output")) / "page"

@@ -1,33 +1,17 @@
-"""Helpers for chat and streaming tests: agents on fake providers, raw SSE, polling."""
+"""Helpers for chat and streaming tests: agents on fake providers, raw SSE."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from agents.models import Agent, LLMModel
 from agents.services import agent_create, agent_version_create, prompt_create
 from promptrails.models import Workspace
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05,
-             what: str = "condition") -> T:
-    """Poll until `check()` is truthy; fail (not hang) after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last value {value!r})")
-        time.sleep(interval)
 
 
 def fake_openai_agent(*, workspace: Workspace, base_url: str, name: str = "Fake GPT bot",

@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from agents.services import demo_agent_ensure
 from chat.models import Message
 from promptrails.models import Membership, Workspace
-from tests.chat.conftest import ensure_local_model
 from tests.live import ROOT, LiveServer
+from tests.support.live import ensure_local_model
+
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(os.environ.get("PROMPTRAILS_TEST_OUTPUT", ROOT / "var" / "test-output"))
@@ -81,7 +83,12 @@ def test_chat_page_end_to_end(browser: Browser, member: dict) -> None:
     url = member["server"].url
     page = browser.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     sign_in(page, url)
 
     # a new session with metadata

@@ -19,8 +19,9 @@ from executions import runner
 from promptrails.asgi import application
 from promptrails.db import run_db
 from promptrails.models import Membership
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant, make_tenant
+from tests.support.live import ensure_local_model
+from tests.support.wait import wait_for_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -196,6 +197,7 @@ async def test_rest_started_turn_is_seen(world: Any) -> None:
     communicator = await connected(session, tenant)
     turn = await run_db(services.turn_start, workspace=tenant.workspace, session_id=session.id,
                         content="from elsewhere")
+    assert turn.spec is not None
     local = runner.start(turn.spec)  # what the REST view does
     frames = await frames_until(communicator, is_terminal)
     await local.done.wait()
@@ -282,15 +284,15 @@ async def _redis_group_subscribers(session_id: str) -> int | None:
 
 
 async def _no_subscription_left(session_id: str) -> None:
-    import asyncio
+    async def none_left() -> bool:
+        return _session_subscribers(session_id) == 0 and not await _redis_group_subscribers(
+            session_id)
 
-    for _ in range(100):
-        if _session_subscribers(session_id) == 0 and not await _redis_group_subscribers(
-                session_id):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"subscriptions left: {_session_subscribers(session_id)} here, "
-                         f"{await _redis_group_subscribers(session_id)} in Redis")
+    try:
+        await wait_for_async(none_left, 5, 0.05, what="no subscription left")
+    except AssertionError:
+        raise AssertionError(f"subscriptions left: {_session_subscribers(session_id)} here, "
+                             f"{await _redis_group_subscribers(session_id)} in Redis") from None
 
 
 async def test_deep_frame_is_an_error_and_the_socket_lives_on(world: Any) -> None:

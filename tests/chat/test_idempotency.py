@@ -14,8 +14,9 @@ from django.utils import timezone
 from agents.services import demo_agent_ensure
 from chat.models import IdempotencyKey, Message, Session
 from executions.models import Execution
-from tests.chat.conftest import LiveTenant, ensure_local_model
 from tests.helpers import Tenant, assert_error
+from tests.support.live import LiveTenant, ensure_local_model
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,7 @@ def session_for(tenant: Tenant) -> str:
 
 
 def send(tenant: Tenant, session_id: str, content: str, key: str | None) -> Any:
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    headers: dict[str, Any] = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
     return tenant.client.post(f"/api/v1/chat/sessions/{session_id}/messages",
                               {"content": content}, format="json", **headers)
 
@@ -102,9 +103,8 @@ def test_retry_while_running_attaches_to_the_turn(slow_tenant: LiveTenant) -> No
     first = threading.Thread(target=lambda: results.update(
         first=_sse_events(url, "run-1", content, headers)))
     first.start()
-    deadline = timezone.now() + timedelta(seconds=10)
-    while not Execution.objects.filter(session_id=session.id, status="running").exists():
-        assert timezone.now() < deadline
+    wait_for(Execution.objects.filter(session_id=session.id, status="running").exists, 10,
+             interval=0.001, what="the first send's turn to run")
     results["second"] = _sse_events(url, "run-1", content, headers)  # SSE retry: attaches
     rest = httpx.post(f"{live.server.url}/api/v1/chat/sessions/{session.id}/messages",
                       json={"content": content}, headers={**headers, "Idempotency-Key": "run-1"},

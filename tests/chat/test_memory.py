@@ -12,8 +12,8 @@ from django.core.management import call_command
 from agents.models import Memory
 from agents.services import demo_agent_ensure
 from chat.models import Session
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant
+from tests.support.live import ensure_local_model
 
 BASE = "/api/v1/chat/sessions"
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,8 @@ from agents.services import demo_agent_ensure
 from chat.models import Feedback, Message, Session
 from executions.models import Execution
 from executions.services import execution_create
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant, assert_error, assert_isolated
+from tests.support.live import ensure_local_model
 
 BASE = "/api/v1/chat/sessions"
 
@@ -139,7 +139,8 @@ def test_send_without_valid_credentials_is_401_whatever_the_body(
     from rest_framework.test import APIClient
 
     path = f"{BASE}/{session.id}/messages{suffix}"
-    for headers in ({}, {"HTTP_X_API_KEY": "pr_not_a_key"}):
+    no_key: dict[str, Any] = {}
+    for headers in (no_key, {"HTTP_X_API_KEY": "pr_not_a_key"}):
         client = APIClient()
         for raw in ('{"content": ', '{"content": 42}', '{"content": "hi"}'):
             response = client.post(path, data=raw, content_type="application/json",

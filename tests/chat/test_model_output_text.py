@@ -17,9 +17,9 @@ from chat.models import Message, Session
 from executions import log
 from executions.models import Execution, ExecutionEvent, Span
 from promptrails.models import Workspace
-from tests.chat.conftest import ensure_local_model
 from tests.fakes.server import FakeReply, FakeToolCall
 from tests.helpers import Tenant
+from tests.support.live import ensure_local_model
 
 # the async send view reads through other threads' connections: data must be committed
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,7 +23,6 @@ from chat import services as chat_services
 from chat.models import Feedback, Message, Session
 from promptrails.models import Membership
 from promptrails.services import demo_user_ensure, signin_link_token
-from tests.chat.conftest import ensure_local_model
 from tests.chat.page_support import (
     VIEWPORTS,
     demo_workspace,
@@ -38,6 +37,9 @@ from tests.chat.page_support import (
     strict_agent,
 )
 from tests.live import ROOT, LiveServer, database_url
+from tests.support.live import ensure_local_model
+
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
 
 LONG = " ".join(f"word{i}" for i in range(90))
 SESSION_URL = re.compile(r"/s/[0-9A-Za-z]{27}$")

@@ -21,8 +21,10 @@ from tests.chat.page_support import (
     shot,
     sign_in,
 )
-from tests.chat.support import wait_for
 from tests.live import LiveServer
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from chat.models import Session, Summary
 from tests.chat.page_support import demo_workspace, launch_browser, member, new_context, sign_in
 from tests.live import LiveServer
 
+pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:

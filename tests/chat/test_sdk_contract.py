@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chat.conftest import LiveTenant
 from tests.sdk import PromptRails, errors, events
+from tests.support.live import LiveTenant
 
 
 def test_session_lifecycle_and_history(live_tenant: LiveTenant) -> None:

@@ -12,8 +12,8 @@ from agents.services import agent_create, demo_agent_ensure
 from chat.models import Feedback, Message, Session
 from executions.models import Execution
 from executions.services import execution_create
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant, assert_error, assert_isolated
+from tests.support.live import ensure_local_model
 
 BASE = "/api/v1/chat/sessions"
 

@@ -22,10 +22,11 @@ from chat.models import Message, Session, Summary
 from executions import bus, runner
 from executions.models import Execution, Span
 from promptrails.db import run_db
-from tests.chat.conftest import ensure_local_model
 from tests.chat.support import fake_openai_agent
 from tests.fakes.server import FakeReply
 from tests.helpers import make_tenant
+from tests.support.live import ensure_local_model
+from tests.support.wait import wait_for_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,15 +87,18 @@ async def test_a_300_turn_conversation_sends_the_summary_and_the_newest_messages
     workspace, session_id = await sync_to_async(_setup)(fake_openai.base_url)
     events: list[dict[str, Any]] = []
 
+    subscribed = asyncio.Event()
+
     async def watch() -> None:
         async with bus.subscribe(bus.session_group(session_id)) as sub:
+            subscribed.set()
             while True:
                 payload = await sub.get()
                 if payload and payload.get("type") == "context_compacted":
                     events.append(payload)
 
     watcher = asyncio.get_running_loop().create_task(watch())
-    await asyncio.sleep(0.05)
+    await wait_for_async(subscribed.is_set, 10, what="the watcher to subscribe")
     try:
         for i in range(300):
             local = await _turn(workspace, session_id, f"message {i}: {FILLER}")

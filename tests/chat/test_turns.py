@@ -18,10 +18,10 @@ from chat import selectors
 from chat.models import Message, Session
 from chat.services import turn_start
 from executions.models import Execution
-from tests.chat.conftest import LiveTenant, ensure_local_model
 from tests.chat.support import fake_openai_agent, headers
 from tests.fakes.server import FakeReply
 from tests.helpers import Tenant, assert_error
+from tests.support.live import LiveTenant, ensure_local_model
 
 BASE = "/api/v1/chat/sessions"
 LONG = " ".join(f"word{i}" for i in range(30))  # a reply of ~35 words: about 1 s when slowed
@@ -147,6 +147,7 @@ def test_a_send_reads_only_the_history_window(tenant: Tenant) -> None:
         services.history_newest_first = original
         summaries.history_units_newest_first = original_units
 
+    assert turn.spec is not None
     window = len(turn.spec.run.history)
     assert 0 < window < 1000
     assert window <= pulled <= window + selectors.HISTORY_MAX_BATCH

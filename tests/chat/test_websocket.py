@@ -11,8 +11,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.chat.conftest import LiveTenant
 from tests.helpers import make_tenant
+from tests.support.live import LiveTenant
+from tests.support.wait import wait_for_async
 
 
 def ws_url(live: LiveTenant, session_id: str, query: str = "") -> str:
@@ -129,7 +130,9 @@ async def test_rest_send_is_seen_by_every_socket(live_tenant: LiveTenant) -> Non
     url = ws_url(live_tenant, session_id)
     async with connect(url, additional_headers=headers(live_tenant)) as first, \
             connect(url, additional_headers=headers(live_tenant)) as second:
-        await asyncio.sleep(0.2)
+        for ws in (first, second):  # a pong: the server has subscribed this socket (it
+            await ws.send(json.dumps({"type": "ping"}))  # handles frames after connecting)
+            assert (await recv(ws))["type"] == "pong"
         async with httpx.AsyncClient(base_url=live_tenant.server.url,
                                      headers=headers(live_tenant)) as client:
             response = await client.post(f"/api/v1/chat/sessions/{session_id}/messages",
@@ -239,10 +242,10 @@ async def test_deep_frames_get_error_frames_and_leave_no_subscription(
             await ws.send(json.dumps({"type": "ping"}))
             assert (await recv(ws))["type"] == "pong"
     if await redis_subscribers(group) is not None:
-        for _ in range(100):
-            if await redis_subscribers(group) == 0:
-                break
-            await asyncio.sleep(0.05)
+        async def none_left() -> bool:
+            return await redis_subscribers(group) == 0
+
+        await wait_for_async(none_left, 5, 0.05, what="no Redis subscription left")
         assert await redis_subscribers(group) == 0
 
 

@@ -17,8 +17,9 @@ from executions.models import Execution
 from executions.services import execution_recover
 from promptrails.db import run_db
 from promptrails.models import Workspace
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import make_tenant
+from tests.support.live import ensure_local_model
+from tests.support.wait import wait_for_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,11 +48,9 @@ async def test_a_run_recovered_elsewhere_is_abandoned(monkeypatch: pytest.Monkey
     local = runner.start(turn.spec)
     from executions.models import ExecutionEvent
 
-    for _ in range(300):  # some content is in the durable log (what recovery can see)
-        if await run_db(ExecutionEvent.objects.filter(execution_id=turn.execution_id,
-                                                      type="content").exists):
-            break
-        await asyncio.sleep(0.02)
+    logged = ExecutionEvent.objects.filter(execution_id=turn.execution_id, type="content")
+    await wait_for_async(lambda: run_db(logged.exists), 15, 0.02,
+                         what="some content in the durable log (what recovery can see)")
     assert await run_db(_recover_as_if_stale, turn.execution_id)
     await asyncio.wait_for(local.done.wait(), 10)  # noticed by the heartbeat poll, not run out
 

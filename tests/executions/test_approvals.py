@@ -14,16 +14,10 @@ from django.utils import timezone
 from agents.models import AgentVersion, AgentVersionTool
 from chat.models import Message, Session
 from executions.models import Approval, Execution, ExecutionEvent, Span
-from tests.chat.conftest import LiveTenant, make_live_tenant
-from tests.chat.support import (
-    SSEReader,
-    events_of,
-    follow_execution,
-    headers,
-    parse_frames,
-    wait_for,
-)
+from tests.chat.support import SSEReader, events_of, follow_execution, headers, parse_frames
 from tests.live import LiveServer
+from tests.support.live import LiveTenant, make_live_tenant
+from tests.support.wait import wait_for
 
 GATED = '/tool calculator {"expression": "6*7"}'
 

@@ -14,8 +14,8 @@ from agents.services import demo_agent_ensure
 from executions import approvals
 from executions.models import Approval, Execution, ExecutionStatus
 from promptrails.models import Membership, Workspace
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import make_tenant
+from tests.support.live import ensure_local_model
 
 URL = "/admin/executions/approval/"
 

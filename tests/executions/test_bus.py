@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 
 from executions import bus
 from promptrails.db import calling_loop, run_db
+from tests.support.wait import wait_for_async
 
 
 def _layer_channels() -> int:
@@ -28,7 +29,8 @@ async def test_short_and_long_subscriptions_leave_nothing() -> None:
         async with bus.subscribe(f"exec.leak-long-{i}") as sub:
             await bus.publish(f"exec.leak-long-{i}", {"seq": 1, "type": "content"})
             assert await sub.get(wait=2) == {"seq": 1, "type": "content"}
-    await asyncio.sleep(0.05)
+    await wait_for_async(lambda: not [g for g in bus._local if "leak" in g]
+                         and _layer_channels() <= before, 5, what="no subscription left")
     assert not [g for g in bus._local if "leak" in g]
     assert _layer_channels() <= before
 
@@ -69,7 +71,7 @@ async def test_subscriptions_cancelled_while_opening_leave_nothing() -> None:
 
     async def follower(i: int) -> None:
         async with bus.subscribe(f"exec.cancel-open-{i}", f"execctl.cancel-open-{i}"):
-            await asyncio.sleep(30)
+            await asyncio.sleep(30)  # held open until cancelled
 
     for i in range(60):
         task = asyncio.ensure_future(follower(i))
@@ -80,7 +82,8 @@ async def test_subscriptions_cancelled_while_opening_leave_nothing() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await asyncio.sleep(0.2)
+    await wait_for_async(lambda: not [g for g in bus._local if "cancel-open" in g]
+                         and _layer_channels() <= before, 5, what="no subscription left")
     assert not [g for g in bus._local if "cancel-open" in g]
     assert _layer_channels() <= before
 
@@ -114,10 +117,7 @@ async def test_outbox_sends_every_waiting_group_at_once_in_order() -> None:
         for g in range(20):
             box.put(f"exec.g{g}", {"seq": seq})
         await asyncio.sleep(0)
-    for _ in range(200):
-        if box.count == 0:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_async(lambda: box.count == 0, 10, 0.01, what="the outbox to drain")
     box.task.cancel()
     assert box.count == 0
     assert layer.most_in_flight >= 20  # one publish per group, all in flight together
@@ -136,10 +136,7 @@ async def test_outbox_backlog_is_bounded(caplog: pytest.LogCaptureFixture) -> No
     assert box.count == 100 and box.dropped == 151
     assert "bus outbox full" in caplog.text
     gate.set()
-    for _ in range(200):
-        if box.count == 0:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_async(lambda: box.count == 0, 10, 0.01, what="the outbox to drain")
     box.task.cancel()
     assert layer.sent["exec.stuck"] == list(range(1, 100))  # what was kept, in order
     assert "drained; 151 messages were dropped" in caplog.text

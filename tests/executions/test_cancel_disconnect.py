@@ -6,16 +6,10 @@ import httpx
 
 from chat.models import Message, Session
 from executions.models import Execution
-from tests.chat.conftest import LiveTenant
-from tests.chat.support import (
-    SSEReader,
-    events_of,
-    follow_execution,
-    headers,
-    parse_frames,
-    wait_for,
-)
+from tests.chat.support import SSEReader, events_of, follow_execution, headers, parse_frames
 from tests.helpers import assert_error
+from tests.support.live import LiveTenant
+from tests.support.wait import wait_for
 
 LONG = " ".join(f"w{i}" for i in range(60))  # ~65 words at 30 ms: about 2 s
 

@@ -13,9 +13,9 @@ from agents.services import agent_create, demo_agent_ensure
 from chat.models import Session
 from executions.models import Execution
 from executions.services import execution_create
-from tests.chat.conftest import LiveTenant, ensure_local_model
-from tests.chat.support import wait_for
 from tests.helpers import Tenant, assert_error, assert_isolated
+from tests.support.live import LiveTenant, ensure_local_model
+from tests.support.wait import wait_for
 
 
 @pytest.fixture

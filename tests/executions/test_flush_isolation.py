@@ -17,8 +17,8 @@ from executions import log, runner
 from executions.models import Execution
 from promptrails.db import run_db
 from promptrails.models import Workspace
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import make_tenant
+from tests.support.live import ensure_local_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

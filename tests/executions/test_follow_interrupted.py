@@ -17,6 +17,7 @@ from executions.models import Execution
 from executions.services import execution_recover
 from promptrails.db import run_db
 from tests.helpers import make_tenant
+from tests.support.wait import wait_for_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,18 +50,12 @@ async def test_a_follower_that_saw_more_than_the_log_gets_the_end_of_an_interrup
     execution_id = await run_db(_running_with_log, 3)
     seen: list[dict[str, Any]] = []
     follower = asyncio.create_task(_collect(execution_id, 0, seen))
-    for _ in range(200):  # replayed from the log
-        if len(seen) == 3:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_async(lambda: len(seen) == 3, 10, 0.01, what="replayed from the log")
     # the run's process publishes three more events, then dies before its next flush
     for seq in (4, 5, 6):
         await bus.publish(bus.execution_group(execution_id),
                           {"seq": seq, "type": "content", "content": f"w{seq} "})
-    for _ in range(200):
-        if len(seen) == 6:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_async(lambda: len(seen) == 6, 10, 0.01, what="6 events")
     assert [e["seq"] for e in seen] == [1, 2, 3, 4, 5, 6]
 
     # recovery (a sweep anywhere) logs the end as seq 4 and publishes it: the follower
@@ -98,17 +93,11 @@ async def test_a_follower_notices_the_end_by_itself_when_no_one_published_it() -
                 seen.append(event)
 
     follower = asyncio.create_task(collect())
-    for _ in range(200):
-        if len(seen) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_async(lambda: len(seen) == 2, 10, 0.01, what="2 events")
     for seq in (3, 4):
         await bus.publish(bus.execution_group(execution_id),
                           {"seq": seq, "type": "content", "content": f"w{seq} "})
-    for _ in range(200):
-        if len(seen) == 4:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_async(lambda: len(seen) == 4, 10, 0.01, what="4 events")
     await run_db(lambda: Execution.objects.filter(pk=execution_id).update(
         heartbeat_at=timezone.now() - timedelta(hours=1)))
     await asyncio.wait_for(follower, 10)
@@ -124,10 +113,7 @@ async def test_a_follower_stops_at_an_end_it_finds_in_the_log_while_filling_a_ga
     execution_id = await run_db(_running_with_log, 2)
     seen: list[dict[str, Any]] = []
     follower = asyncio.create_task(_collect(execution_id, 0, seen))
-    for _ in range(200):
-        if len(seen) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for_async(lambda: len(seen) == 2, 10, 0.01, what="2 events")
 
     def recovered_elsewhere() -> None:
         Execution.objects.filter(pk=execution_id).update(status="failed", error="interrupted")

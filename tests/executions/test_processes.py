@@ -16,16 +16,10 @@ from django.core.management import call_command
 from chat.models import Message, Session
 from executions.models import Execution, ExecutionEvent
 from executions.services import executions_recover_stale
-from tests.chat.conftest import LiveTenant, make_live_tenant
-from tests.chat.support import (
-    SSEReader,
-    events_of,
-    follow_execution,
-    headers,
-    parse_frames,
-    wait_for,
-)
+from tests.chat.support import SSEReader, events_of, follow_execution, headers, parse_frames
 from tests.live import LiveServer
+from tests.support.live import LiveTenant, make_live_tenant
+from tests.support.wait import wait_for
 
 LONG = " ".join(f"w{i}" for i in range(50))
 

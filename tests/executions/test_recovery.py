@@ -17,8 +17,8 @@ from chat.models import Message, Session
 from executions import log, services
 from executions.models import Execution
 from executions.services import executions_recover_stale
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant
+from tests.support.live import ensure_local_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from chat.models import Message, Session
-from tests.chat.conftest import LiveTenant
 from tests.chat.support import (
     SSEReader,
     events_of,
@@ -20,11 +19,12 @@ from tests.chat.support import (
     headers,
     parse_frames,
     stream_send,
-    wait_for,
 )
 from tests.fakes.server import FakeReply
 from tests.helpers import assert_error, make_tenant
 from tests.sdk import events
+from tests.support.live import LiveTenant
+from tests.support.wait import wait_for
 
 LONG = " ".join(f"w{i}" for i in range(40))
 

@@ -166,7 +166,7 @@ class FakeAnthropicServer(FakeServer):
 
         await conn.sleep(reply.first_token_delay)
         await conn.start_stream()
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_fake{next(_ids)}",
             "type": "message",
             "role": "assistant",

@@ -1,8 +1,7 @@
 """Pytest fixtures for the fake provider servers.
 
-Import them into a conftest::
-
-    from tests.fakes.fixtures import fake_anthropic, fake_openai  # noqa: F401
+A pytest plugin, registered with ``pytest_plugins`` in tests/conftest.py (so every test
+can ask for ``fake_openai``, ``fake_anthropic`` or ``allow_loopback``).
 
 Each fixture yields a process-wide server (started lazily on a free port, stopped at
 exit) after resetting its reply queue, recorded requests, default reply and api_key.

@@ -18,13 +18,14 @@ import asyncio
 import os
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+
+from tests.support.wait import wait_for
 
 STATE: dict[str, Any] = {"auth": [], "cancelled": 0, "started": 0}
 _state_lock = threading.Lock()
@@ -129,11 +130,13 @@ def start(transport: str = "http") -> RunningServer:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"mcp-{transport}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+
+    def started() -> bool:
+        if not thread.is_alive():
             raise RuntimeError("the MCP test server did not start")
-        time.sleep(0.02)
+        return server.started
+
+    wait_for(started, 15, 0.02, what="the MCP test server to start")
     return RunningServer(transport=transport, port=port, server=server, thread=thread)
 
 

@@ -198,7 +198,8 @@ class FakeOpenAIServer(FakeServer):
         await conn.send(frame({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             completion = len(pieces) + len(thinking) + 10 * len(reply.tool_calls)
-            usage_chunk = {**base, "choices": [], "usage": self._usage(body, reply, completion)}
+            usage_chunk: dict[str, Any] = {**base, "choices": [],
+                                           "usage": self._usage(body, reply, completion)}
             await conn.send(f"data: {json.dumps(usage_chunk)}\n\n")
         await conn.send("data: [DONE]\n\n")
         await conn.end_stream()

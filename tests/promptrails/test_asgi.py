@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -40,7 +40,9 @@ def test_request_start_has_no_synchronous_receivers(production_signals: None) ->
 def _through_asgi() -> httpx.AsyncClient:
     from promptrails.asgi import application
 
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
+    # the app types its scope as a dict, httpx's transport as any MutableMapping: same calls
+    app = cast(Any, application)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                              base_url="http://testserver")
 
 

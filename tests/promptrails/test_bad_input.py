@@ -30,8 +30,8 @@ from agents.services import (
 )
 from chat.models import Message, Session
 from executions.services import execution_create
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant, assert_error
+from tests.support.live import ensure_local_model
 
 pytestmark = pytest.mark.django_db
 # the async routes read through other threads' connections: their data must be committed

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.chat.conftest import LiveTenant, make_live_tenant
 from tests.live import LiveServer
+from tests.support.live import LiveTenant, make_live_tenant
 
 FIFTY_MB = 50 * 1024 * 1024
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -93,7 +94,7 @@ def test_oversized_body_is_413(tenant: Tenant) -> None:
     assert error["details"]["max_bytes"] > 0
 
 
-def test_session_auth_without_csrf_is_rejected(db: None, django_user_model: type) -> None:
+def test_session_auth_without_csrf_is_rejected(db: None, django_user_model: type[User]) -> None:
     from promptrails.models import Membership, Workspace
 
     user = django_user_model.objects.create_user("member", password="pw-12345678")
@@ -105,14 +106,14 @@ def test_session_auth_without_csrf_is_rejected(db: None, django_user_model: type
     assert_error(response, 403, "forbidden")
 
 
-def test_session_user_without_membership_is_403(db: None, django_user_model: type) -> None:
+def test_session_user_without_membership_is_403(db: None, django_user_model: type[User]) -> None:
     user = django_user_model.objects.create_user("loner", password="pw-12345678")
     client = Client()
     client.force_login(user)
     assert_error(client.get(LIST), 403, "forbidden")
 
 
-def test_workspace_header_picks_membership(db: None, django_user_model: type) -> None:
+def test_workspace_header_picks_membership(db: None, django_user_model: type[User]) -> None:
     from promptrails.models import Membership, Workspace
 
     user = django_user_model.objects.create_user("multi", password="pw-12345678")

@@ -8,6 +8,8 @@ from django.urls import path
 from openapi_spec_validator import validate
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from promptrails import urls as root_urls
 from tests.helpers import Tenant, assert_error
@@ -15,7 +17,7 @@ from tests.helpers import Tenant, assert_error
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def _boom(request: object) -> None:
+def _boom(request: Request) -> Response:
     raise RuntimeError("secret stack detail")
 
 

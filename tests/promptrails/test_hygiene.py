@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.helpers import Tenant
@@ -36,7 +37,7 @@ def test_production_settings_refuse_a_missing_secret_key() -> None:
 
 
 @pytest.mark.django_db
-def test_chat_and_login_pages_send_a_csp(django_user_model: type) -> None:
+def test_chat_and_login_pages_send_a_csp(django_user_model: type[User]) -> None:
     client = Client()
     response = client.get("/login")
     assert "script-src 'self'" in response["Content-Security-Policy"]

@@ -6,10 +6,12 @@ test needs a name that does not exist."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import pytest
+from httpcore import SOCKET_OPTION
 
 from agents.runtime.providers import check_credentials
 from agents.runtime.types import ModelSpec
@@ -160,9 +162,14 @@ class _Recording(httpcore.AsyncNetworkBackend):
         self.inner = httpcore.AnyIOBackend()
         self.hosts: list[str] = []
 
-    async def connect_tcp(self, host: str, port: int, **kwargs: Any) -> Any:
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[SOCKET_OPTION] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
         self.hosts.append(host)
-        return await self.inner.connect_tcp(host, port, **kwargs)
+        return await self.inner.connect_tcp(host, port, timeout=timeout,
+                                            local_address=local_address,
+                                            socket_options=socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)

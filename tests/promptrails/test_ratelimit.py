@@ -18,9 +18,9 @@ from rest_framework.test import APIClient
 from agents.services import demo_agent_ensure
 from executions.models import Execution
 from promptrails.services import api_key_create
-from tests.chat.conftest import ensure_local_model
 from tests.helpers import Tenant, assert_error, make_tenant
 from tests.live import LiveServer, start_server
+from tests.support.live import ensure_local_model
 
 LIST = "/api/v1/llm-models"
 

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.fixtures import fake_anthropic, fake_openai  # noqa: F401
-
 
 @pytest.fixture(autouse=True)
 def _no_local_delay(monkeypatch: pytest.MonkeyPatch) -> None:

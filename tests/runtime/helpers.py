@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.runtime.providers import get_provider
 from agents.runtime.types import (
@@ -43,13 +44,13 @@ class Recorder:
         return self.of(ToolEndEvent)
 
 
-def openai_spec(server, model_id: str = "gpt-4o-mini", **kw) -> ModelSpec:
+def openai_spec(server: Any, model_id: str = "gpt-4o-mini", **kw: Any) -> ModelSpec:
     return ModelSpec(
         provider="openai", model_id=model_id, api_key="sk-test", base_url=server.base_url, **kw
     )
 
 
-def anthropic_spec(server, model_id: str = "claude-test", **kw) -> ModelSpec:
+def anthropic_spec(server: Any, model_id: str = "claude-test", **kw: Any) -> ModelSpec:
     return ModelSpec(
         provider="anthropic",
         model_id=model_id,
@@ -59,7 +60,7 @@ def anthropic_spec(server, model_id: str = "claude-test", **kw) -> ModelSpec:
     )
 
 
-async def collect(spec: ModelSpec, text: str = "hi there", **kw) -> list[ProviderChunk]:
+async def collect(spec: ModelSpec, text: str = "hi there", **kw: Any) -> list[ProviderChunk]:
     request = ModelRequest(
         model=spec, system="You are terse.", messages=(Message(role="user", content=text),), **kw
     )

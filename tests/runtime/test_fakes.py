@@ -15,13 +15,15 @@ import openai
 
 from agents.runtime.types import TextDelta
 from tests.fakes import FakeReply, FakeToolCall
+from tests.fakes.anthropic_server import FakeAnthropicServer
+from tests.fakes.openai_server import FakeOpenAIServer
 
 from .helpers import collect, openai_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_openai_non_stream_reply(fake_openai):
+async def test_openai_non_stream_reply(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(
         FakeReply(text="plain", tool_calls=[FakeToolCall("calculator", {"expression": "1+1"})])
     )
@@ -30,9 +32,11 @@ async def test_openai_non_stream_reply(fake_openai):
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
     )
     assert reply.choices[0].message.content == "plain"
-    assert reply.choices[0].message.tool_calls[0].function.name == "calculator"
+    tool_calls = reply.choices[0].message.tool_calls
+    assert tool_calls is not None and tool_calls[0].type == "function"
+    assert tool_calls[0].function.name == "calculator"
     assert reply.choices[0].finish_reason == "tool_calls"
-    assert reply.usage.total_tokens > 0
+    assert reply.usage is not None and reply.usage.total_tokens > 0
     default = await client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "echo me"}]
     )
@@ -40,17 +44,18 @@ async def test_openai_non_stream_reply(fake_openai):
     await client.close()
 
 
-async def test_anthropic_non_stream_reply(fake_anthropic):
+async def test_anthropic_non_stream_reply(fake_anthropic: FakeAnthropicServer) -> None:
     client = anthropic.AsyncAnthropic(api_key="k", base_url=fake_anthropic.base_url, max_retries=0)
     reply = await client.messages.create(
         model="claude-test", max_tokens=10, messages=[{"role": "user", "content": "echo me"}]
     )
-    assert reply.content[0].text == "You said: echo me"
+    block = reply.content[0]
+    assert block.type == "text" and block.text == "You said: echo me"
     assert reply.stop_reason == "end_turn"
     await client.close()
 
 
-def test_sync_client_and_request_recording(fake_openai):
+def test_sync_client_and_request_recording(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(FakeReply(text="sync works"))
     response = httpx.post(
         f"{fake_openai.base_url}/chat/completions",
@@ -69,7 +74,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_standalone_process_for_benchmarks(allow_loopback):
+async def test_standalone_process_for_benchmarks(allow_loopback: None) -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -91,6 +96,7 @@ async def test_standalone_process_for_benchmarks(allow_loopback):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
+        assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"127.0.0.1:{port}" in line
         spec = openai_spec(type("S", (), {"base_url": f"http://127.0.0.1:{port}/v1"}))

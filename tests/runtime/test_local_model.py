@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from agents.runtime.providers import get_provider
 from agents.runtime.providers.local import find_expression, find_timezone
 from agents.runtime.tools import BUILTIN_TOOLS
@@ -8,8 +12,10 @@ from agents.runtime.types import (
     Message,
     ModelRequest,
     ModelSpec,
+    ProviderChunk,
     TextDelta,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 
@@ -17,16 +23,18 @@ SPEC = ModelSpec("local", "echo")
 TOOLS = tuple(t.spec() for t in BUILTIN_TOOLS.values())
 
 
-async def _run(messages, tools=(), **kw):
+async def _run(
+    messages: list[Message], tools: tuple[ToolSpec, ...] = (), **kw: Any
+) -> list[ProviderChunk]:
     request = ModelRequest(model=SPEC, system="sys", messages=tuple(messages), tools=tools, **kw)
     return [c async for c in get_provider("local").stream(request)]
 
 
-def _text(chunks):
+def _text(chunks: list[ProviderChunk]) -> str:
     return "".join(c.text for c in chunks if isinstance(c, TextDelta))
 
 
-async def test_first_turn_echo():
+async def test_first_turn_echo() -> None:
     chunks = await _run([Message("user", "hello there")])
     assert _text(chunks) == 'Turn 1. You said: "hello there"'
     assert len([c for c in chunks if isinstance(c, TextDelta)]) == 6  # word by word
@@ -35,7 +43,7 @@ async def test_first_turn_echo():
     assert chunks[-1] == Finish("stop")
 
 
-async def test_history_aware():
+async def test_history_aware() -> None:
     history = [
         Message("user", "my name is Ada"),
         Message("assistant", "hi"),
@@ -48,7 +56,7 @@ async def test_history_aware():
     assert chunks == await _run(history)  # deterministic
 
 
-async def test_calls_calculator_without_narration_then_answers():
+async def test_calls_calculator_without_narration_then_answers() -> None:
     chunks = await _run([Message("user", "what is 12*(3+4)?")], TOOLS)
     assert chunks[0] == ToolCall("call_local_1_0", "calculator", {"expression": "12*(3+4)"})
     assert _text(chunks) == ""
@@ -61,19 +69,19 @@ async def test_calls_calculator_without_narration_then_answers():
     assert _text(await _run(follow, TOOLS)) == "Turn 1. The calculator says 12*(3+4) = 84."
 
 
-async def test_without_tools_offered_it_just_echoes():
+async def test_without_tools_offered_it_just_echoes() -> None:
     chunks = await _run([Message("user", "what is 12*(3+4)?")])
     assert not [c for c in chunks if isinstance(c, ToolCall)]
 
 
-async def test_calls_current_time_with_zone():
+async def test_calls_current_time_with_zone() -> None:
     chunks = await _run([Message("user", "what's the time in Europe/Paris and 2+2?")], TOOLS)
     calls = [c for c in chunks if isinstance(c, ToolCall)]
     assert [c.name for c in calls] == ["calculator", "current_time"]
     assert calls[1].arguments == {"timezone": "Europe/Paris"}
 
 
-async def test_reports_tool_errors():
+async def test_reports_tool_errors() -> None:
     call = ToolCall("c", "current_time", {"timezone": "Mars/X"})
     chunks = await _run(
         [
@@ -86,7 +94,7 @@ async def test_reports_tool_errors():
     assert "The current_time tool failed: Error: unknown timezone" in _text(chunks)
 
 
-def test_expression_and_zone_detection():
+def test_expression_and_zone_detection() -> None:
     assert find_expression("what is 12*(3+4)?") == "12*(3+4)"
     assert find_expression("compute (2+3) * 4 please") == "(2+3) * 4"
     assert find_expression("I have 3 cats") is None
@@ -94,7 +102,7 @@ def test_expression_and_zone_detection():
     assert find_timezone("what time is it") == "UTC"
 
 
-async def test_delay_env(monkeypatch):
+async def test_delay_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
     monkeypatch.setenv("PROMPTRAILS_LOCAL_MODEL_DELAY", "0.01")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -14,32 +15,38 @@ from agents.runtime.types import (
     Message,
     ModelSpec,
     RunBudget,
+    RunEvent,
+    RunResult,
     RunState,
     ThinkingEvent,
     ToolEndEvent,
     ToolStartEvent,
 )
 from tests.fakes import FakeReply, FakeToolCall
+from tests.fakes.anthropic_server import FakeAnthropicServer
+from tests.fakes.openai_server import FakeOpenAIServer
 
 from .helpers import Recorder, anthropic_spec, openai_spec
 
 CALC = FakeToolCall("calculator", {"expression": "12*(3+4)"}, id="call_calc")
 
 
-def make_run(spec: ModelSpec, text: str = "hello", **kw) -> AgentRun:
+def make_run(spec: ModelSpec, text: str = "hello", **kw: Any) -> AgentRun:
     kw.setdefault("retry_base_delay", 0.01)
     kw.setdefault("timeout", 5.0)
     return AgentRun(model=spec, system="You are helpful.", history=(), user_message=text, **kw)
 
 
-def assert_consistent(result, rec: Recorder, state: RunState | None = None) -> None:
+def assert_consistent(result: RunResult, rec: Recorder, state: RunState | None = None) -> None:
     assert result.content == rec.content
     if state is not None:
         assert state.content == rec.content
 
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
-async def test_plain_reply(which, fake_openai, fake_anthropic):
+async def test_plain_reply(
+    which: str, fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = (openai_spec if which == "openai" else anthropic_spec)(
         server, input_price=1.0, output_price=2.0
@@ -61,7 +68,9 @@ async def test_plain_reply(which, fake_openai, fake_anthropic):
 
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
-async def test_multi_round_tool_calls(which, fake_openai, fake_anthropic):
+async def test_multi_round_tool_calls(
+    which: str, fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = (openai_spec if which == "openai" else anthropic_spec)(server)
     server.enqueue(
@@ -103,7 +112,7 @@ async def test_multi_round_tool_calls(which, fake_openai, fake_anthropic):
         ]
 
 
-async def test_failing_and_unknown_tools_feed_errors_back(fake_openai):
+async def test_failing_and_unknown_tools_feed_errors_back(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(
         FakeReply(
             tool_calls=[
@@ -120,7 +129,7 @@ async def test_failing_and_unknown_tools_feed_errors_back(fake_openai):
     result = await run_agent(run, rec)
     assert result.status == "completed"
     assert result.content == "Sorry, those failed."
-    errors = [e.error for e in rec.tool_ends]
+    errors = [e.error or "" for e in rec.tool_ends]
     assert all(errors)
     assert "division by zero" in errors[0]
     assert "unsupported" in errors[1]
@@ -131,10 +140,12 @@ async def test_failing_and_unknown_tools_feed_errors_back(fake_openai):
     assert all(m["content"].startswith("Error: ") for m in tool_msgs)
 
 
-async def test_tool_raising_unexpected_exception(fake_openai, monkeypatch):
+async def test_tool_raising_unexpected_exception(
+    fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agents.runtime import tools
 
-    async def boom(args):
+    async def boom(args: dict[str, Any]) -> str:
         raise RuntimeError("kaboom")
 
     broken = tools.BUILTIN_TOOLS["calculator"].__class__(
@@ -148,7 +159,7 @@ async def test_tool_raising_unexpected_exception(fake_openai, monkeypatch):
     assert rec.tool_ends[0].error == "RuntimeError: kaboom"
 
 
-async def test_thinking_events(fake_anthropic):
+async def test_thinking_events(fake_anthropic: FakeAnthropicServer) -> None:
     fake_anthropic.enqueue(FakeReply(thinking="Hmm, let me think.", text="Done."))
     rec = Recorder()
     result = await run_agent(make_run(anthropic_spec(fake_anthropic)), rec)
@@ -160,7 +171,7 @@ async def test_thinking_events(fake_anthropic):
 # --- retries and fallback ---------------------------------------------------------
 
 
-async def test_retry_500_then_success(fake_openai):
+async def test_retry_500_then_success(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(FakeReply(fault="http_500"), FakeReply(text="recovered"))
     rec = Recorder()
     result = await run_agent(make_run(openai_spec(fake_openai)), rec)
@@ -169,7 +180,7 @@ async def test_retry_500_then_success(fake_openai):
     assert len(fake_openai.chat_requests()) == 2
 
 
-async def test_retry_429_honours_retry_after(fake_anthropic):
+async def test_retry_429_honours_retry_after(fake_anthropic: FakeAnthropicServer) -> None:
     fake_anthropic.enqueue(FakeReply(fault="http_429", retry_after="0.3"), FakeReply(text="ok"))
     started = time.monotonic()
     result = await run_agent(make_run(anthropic_spec(fake_anthropic)), Recorder())
@@ -177,7 +188,7 @@ async def test_retry_429_honours_retry_after(fake_anthropic):
     assert result.status == "completed" and result.content == "ok"
 
 
-async def test_non_retryable_error_is_not_retried(fake_openai):
+async def test_non_retryable_error_is_not_retried(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(FakeReply(fault="http_400"))
     result = await run_agent(make_run(openai_spec(fake_openai)), Recorder())
     assert result.status == "failed"
@@ -186,7 +197,9 @@ async def test_non_retryable_error_is_not_retried(fake_openai):
     assert not result.incomplete
 
 
-async def test_fallback_after_retries_exhausted(fake_openai, fake_anthropic):
+async def test_fallback_after_retries_exhausted(
+    fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     fake_openai.enqueue(*[FakeReply(fault="http_503")] * 3)
     fake_anthropic.enqueue(FakeReply(tool_calls=[CALC]), FakeReply(text="Fallback answer: 84."))
     run = make_run(
@@ -208,7 +221,9 @@ async def test_fallback_after_retries_exhausted(fake_openai, fake_anthropic):
     assert fb1.fallback and fb2.fallback and fb1.error is None
 
 
-async def test_all_models_fail(fake_openai, fake_anthropic):
+async def test_all_models_fail(
+    fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     fake_openai.enqueue(*[FakeReply(fault="http_500")] * 2)
     fake_anthropic.enqueue(*[FakeReply(fault="http_529")] * 2)
     run = make_run(openai_spec(fake_openai), fallback=anthropic_spec(fake_anthropic), max_retries=1)
@@ -222,7 +237,7 @@ async def test_all_models_fail(fake_openai, fake_anthropic):
 # --- budgets -------------------------------------------------------------------------
 
 
-async def test_tool_call_budget_exhausted(fake_openai):
+async def test_tool_call_budget_exhausted(fake_openai: FakeOpenAIServer) -> None:
     loop_reply = FakeReply(text="Again.", tool_calls=[CALC])
     fake_openai.enqueue(loop_reply, loop_reply, loop_reply, FakeReply(text="never"))
     rec = Recorder()
@@ -237,7 +252,7 @@ async def test_tool_call_budget_exhausted(fake_openai):
     assert_consistent(result, rec)
 
 
-async def test_zero_tool_budget_means_no_tools_offered(fake_openai):
+async def test_zero_tool_budget_means_no_tools_offered(fake_openai: FakeOpenAIServer) -> None:
     run = make_run(
         openai_spec(fake_openai), tools=("calculator",), budget=RunBudget(max_tool_calls=0)
     )
@@ -246,7 +261,7 @@ async def test_zero_tool_budget_means_no_tools_offered(fake_openai):
     assert "tools" not in fake_openai.chat_requests()[0].json
 
 
-async def test_token_budget_exhausted(fake_openai):
+async def test_token_budget_exhausted(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(
         FakeReply(
             text="Thinking out loud.", tool_calls=[CALC], prompt_tokens=900, completion_tokens=200
@@ -265,7 +280,7 @@ async def test_token_budget_exhausted(fake_openai):
     assert len(fake_openai.chat_requests()) == 1
 
 
-async def test_cost_budget_exhausted(fake_openai):
+async def test_cost_budget_exhausted(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(FakeReply(tool_calls=[CALC], prompt_tokens=1_000_000, completion_tokens=0))
     spec = openai_spec(fake_openai, input_price=2.0)
     run = make_run(spec, tools=("calculator",), budget=RunBudget(max_cost=1.0))
@@ -278,7 +293,9 @@ async def test_cost_budget_exhausted(fake_openai):
 
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
-async def test_mid_stream_reset_keeps_partial(which, fake_openai, fake_anthropic):
+async def test_mid_stream_reset_keeps_partial(
+    which: str, fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = (openai_spec if which == "openai" else anthropic_spec)(server)
     server.enqueue(FakeReply(text="one two three four", fault="reset", fault_after=2))
@@ -292,7 +309,9 @@ async def test_mid_stream_reset_keeps_partial(which, fake_openai, fake_anthropic
 
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
-async def test_malformed_chunk(which, fake_openai, fake_anthropic):
+async def test_malformed_chunk(
+    which: str, fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = (openai_spec if which == "openai" else anthropic_spec)(server)
     server.enqueue(FakeReply(text="alpha beta", fault="malformed_chunk", fault_after=1))
@@ -303,7 +322,7 @@ async def test_malformed_chunk(which, fake_openai, fake_anthropic):
     assert result.content == "alpha"
 
 
-async def test_stall_mid_stream_past_timeout(fake_openai):
+async def test_stall_mid_stream_past_timeout(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(FakeReply(text="slow and then nothing", fault="stall", fault_after=2))
     started = time.monotonic()
     result = await run_agent(make_run(openai_spec(fake_openai), timeout=0.3), Recorder())
@@ -313,7 +332,9 @@ async def test_stall_mid_stream_past_timeout(fake_openai):
     assert result.content == "slow and"
 
 
-async def test_the_timeout_is_for_silence_not_for_the_whole_reply(fake_openai):
+async def test_the_timeout_is_for_silence_not_for_the_whole_reply(
+    fake_openai: FakeOpenAIServer
+) -> None:
     # 12 chunks 0.1 s apart: 1.2 s in all, four times the timeout, never 0.3 s of silence
     words = " ".join(f"w{i}" for i in range(12))
     fake_openai.enqueue(FakeReply(text=words, inter_chunk_delay=0.1))
@@ -321,7 +342,9 @@ async def test_the_timeout_is_for_silence_not_for_the_whole_reply(fake_openai):
     assert result.status == "completed" and result.content == words
 
 
-async def test_stall_before_first_byte_retried_then_fails(fake_anthropic):
+async def test_stall_before_first_byte_retried_then_fails(
+    fake_anthropic: FakeAnthropicServer
+) -> None:
     stall = FakeReply(fault="stall", fault_after=0, stall_seconds=10)
     fake_anthropic.enqueue(stall, stall)
     started = time.monotonic()
@@ -333,7 +356,7 @@ async def test_stall_before_first_byte_retried_then_fails(fake_anthropic):
     assert result.llm_calls[0].attempts == 2
 
 
-async def test_stall_then_success_on_retry(fake_openai):
+async def test_stall_then_success_on_retry(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(
         FakeReply(fault="stall", fault_after=0, stall_seconds=10), FakeReply(text="ok")
     )
@@ -342,7 +365,9 @@ async def test_stall_then_success_on_retry(fake_openai):
 
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
-async def test_empty_reply(which, fake_openai, fake_anthropic):
+async def test_empty_reply(
+    which: str, fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = (openai_spec if which == "openai" else anthropic_spec)(server)
     server.enqueue(FakeReply(fault="empty"))
@@ -358,7 +383,9 @@ async def test_empty_reply(which, fake_openai, fake_anthropic):
 
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
-async def test_cancellation_closes_the_stream(which, fake_openai, fake_anthropic):
+async def test_cancellation_closes_the_stream(
+    which: str, fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = (openai_spec if which == "openai" else anthropic_spec)(server)
     words = " ".join(f"w{i}" for i in range(200))
@@ -366,7 +393,7 @@ async def test_cancellation_closes_the_stream(which, fake_openai, fake_anthropic
     rec, state = Recorder(), RunState()
     got_some = asyncio.Event()
 
-    async def emit(event):
+    async def emit(event: RunEvent) -> None:
         await rec(event)
         if len(rec.events) >= 3:
             got_some.set()
@@ -384,14 +411,16 @@ async def test_cancellation_closes_the_stream(which, fake_openai, fake_anthropic
     assert not request.completed
 
 
-async def test_cancellation_during_tool_keeps_state(fake_openai, monkeypatch):
+async def test_cancellation_during_tool_keeps_state(
+    fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agents.runtime import tools
 
     started = asyncio.Event()
 
-    async def slow(args):
+    async def slow(args: dict[str, Any]) -> str:
         started.set()
-        await asyncio.sleep(10)
+        await asyncio.sleep(10)  # a tool that hangs: the run is cancelled meanwhile
         return "never"
 
     tool = tools.BUILTIN_TOOLS["calculator"].__class__(
@@ -415,7 +444,7 @@ async def test_cancellation_during_tool_keeps_state(fake_openai, monkeypatch):
 # --- local model through the loop ---------------------------------------------------------
 
 
-async def test_local_model_calculator_round_trip():
+async def test_local_model_calculator_round_trip() -> None:
     spec = ModelSpec(provider="local", model_id="echo")
     history = (Message("user", "hi"), Message("assistant", 'Turn 1. You said: "hi"'))
     run = AgentRun(
@@ -438,7 +467,7 @@ async def test_local_model_calculator_round_trip():
     assert again.content == result.content  # deterministic
 
 
-async def test_local_model_current_time():
+async def test_local_model_current_time() -> None:
     run = AgentRun(
         model=ModelSpec("local", "echo"),
         system="",
@@ -453,16 +482,16 @@ async def test_local_model_current_time():
     assert "+09:00" in result.content
 
 
-async def test_unknown_provider_fails_cleanly():
+async def test_unknown_provider_fails_cleanly() -> None:
     run = AgentRun(model=ModelSpec("nope", "x"), system="", history=(), user_message="hi")
     result = await run_agent(run, Recorder())
     assert result.status == "failed" and "unknown provider" in (result.error or "")
 
 
-async def test_emit_errors_propagate_and_close_stream(fake_openai):
+async def test_emit_errors_propagate_and_close_stream(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(FakeReply(text=" ".join(["x"] * 100), inter_chunk_delay=0.01))
 
-    async def emit(event):
+    async def emit(event: RunEvent) -> None:
         raise ConnectionResetError("client went away")
 
     with pytest.raises(ConnectionResetError):
@@ -471,7 +500,9 @@ async def test_emit_errors_propagate_and_close_stream(fake_openai):
     assert await asyncio.to_thread(request.disconnected.wait, 3)
 
 
-async def test_anthropic_overloaded_error_event_is_retried(fake_anthropic):
+async def test_anthropic_overloaded_error_event_is_retried(
+    fake_anthropic: FakeAnthropicServer
+) -> None:
     overloaded = (
         b"event: error\n"
         b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'

@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from agents.runtime.loop import run_agent
-from agents.runtime.types import AgentRun, Resume, ToolStartEvent
+from agents.runtime.types import (
+    AgentRun,
+    Resume,
+    RunResult,
+    ToolStartEvent,
+)
 from tests.fakes import FakeReply, FakeToolCall
+from tests.fakes.openai_server import FakeOpenAIServer
 
 from .helpers import Recorder, openai_spec
 
@@ -14,7 +20,8 @@ CLOCK = FakeToolCall("current_time", {"timezone": "UTC"}, id="call_time")
 CALC = FakeToolCall("calculator", {"expression": "6*7"}, id="call_calc")
 
 
-def _resume(parked_result, approved: bool, reason: str = "") -> Resume:
+def _resume(parked_result: RunResult, approved: bool, reason: str = "") -> Resume:
+    assert parked_result.parked is not None
     return Resume(parked=parked_result.parked, approved=approved, reason=reason,
                   content=parked_result.content, usage=parked_result.usage,
                   cost=parked_result.cost, model_id=parked_result.model_id,
@@ -22,7 +29,9 @@ def _resume(parked_result, approved: bool, reason: str = "") -> Resume:
                   llm_calls=parked_result.llm_calls)
 
 
-async def test_a_round_runs_until_the_gated_call_then_resumes_approved(fake_openai) -> None:
+async def test_a_round_runs_until_the_gated_call_then_resumes_approved(
+    fake_openai: FakeOpenAIServer
+) -> None:
     spec = openai_spec(fake_openai)
     fake_openai.enqueue(
         FakeReply(text="Checking.", tool_calls=[CLOCK, CALC], prompt_tokens=10,
@@ -57,7 +66,7 @@ async def test_a_round_runs_until_the_gated_call_then_resumes_approved(fake_open
     assert tools[1]["content"] == "42"
 
 
-async def test_denied_call_is_a_result_the_model_sees(fake_openai) -> None:
+async def test_denied_call_is_a_result_the_model_sees(fake_openai: FakeOpenAIServer) -> None:
     spec = openai_spec(fake_openai)
     fake_openai.enqueue(FakeReply(tool_calls=[CALC]), FakeReply(text="Understood."))
     run = AgentRun(model=spec, system="s", history=(), user_message="6*7?",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +24,7 @@ from agents.runtime.types import AgentRun, ModelSpec, RunBudget, RunState, ToolE
 from tests.fakes import mcp_server
 from tests.fakes.mcp_server import RunningServer
 from tests.runtime.helpers import Recorder
+from tests.support.wait import wait_for, wait_for_async
 
 LOCAL = ModelSpec(provider="local", model_id="echo")
 SECRET = "s3cr3t-token-value-42"
@@ -140,15 +140,15 @@ def test_a_server_that_dies_mid_call_is_a_tool_error() -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         server = RunningServer(transport="http", port=port)
-        deadline = time.monotonic() + 20
-        tools: list[McpServerTool] = []
-        while not tools:
+
+        def listed() -> list[McpServerTool]:
+            assert process.poll() is None, "the MCP server process exited"
             try:
-                tools = _tools(server)
+                return _tools(server)
             except Exception:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
+                return []  # not listening yet
+
+        tools = wait_for(listed, 20, 0.1, what="the MCP server's tools")
         result, recorder = _run("/tool die", tools)
     finally:
         process.kill()
@@ -169,18 +169,16 @@ def test_cancelling_the_run_cancels_the_call_on_the_server(http_server: RunningS
         run = AgentRun(model=LOCAL, system="", history=(), user_message='/tool hang {}',
                        tools=tuple(tools), budget=RunBudget(max_tool_calls=3))
         task = asyncio.ensure_future(run_agent(run, Recorder(), state))
-        while mcp_server.STATE["started"] == started:  # the call reached the server
-            await asyncio.sleep(0.02)
+        await wait_for_async(lambda: mcp_server.STATE["started"] != started, 20,
+                             what="the call to reach the server")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         return state
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
-    deadline = time.monotonic() + 15
-    while mcp_server.STATE["cancelled"] == cancelled:
-        assert time.monotonic() < deadline, "the server's tool was never cancelled"
-        time.sleep(0.02)
+    wait_for(lambda: mcp_server.STATE["cancelled"] != cancelled, 15, 0.02,
+             what="the server's tool to be cancelled")
 
 
 @pytest.mark.usefixtures("allow_loopback")

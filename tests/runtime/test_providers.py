@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from agents.runtime.types import (
     Message,
     ModelRequest,
     ModelSpec,
+    ProviderChunk,
     ProviderError,
     TextDelta,
     ThinkingDelta,
@@ -21,13 +24,15 @@ from agents.runtime.types import (
     Usage,
 )
 from tests.fakes import FakeReply, FakeToolCall
+from tests.fakes.anthropic_server import FakeAnthropicServer
+from tests.fakes.openai_server import FakeOpenAIServer
 
 from .helpers import anthropic_spec, collect, openai_spec
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def _texts(chunks):
+def _texts(chunks: list[ProviderChunk]) -> str:
     return "".join(c.text for c in chunks if isinstance(c, TextDelta))
 
 
@@ -35,7 +40,7 @@ def _texts(chunks):
 
 
 @pytest.mark.parametrize("piece", [1, 17, 4096])
-async def test_openai_recorded_tool_call_fixture(fake_openai, piece):
+async def test_openai_recorded_tool_call_fixture(fake_openai: FakeOpenAIServer, piece: int) -> None:
     raw = (FIXTURES / "openai_chat_tool_call.sse").read_bytes()
     fake_openai.enqueue(FakeReply(raw=raw, raw_piece_size=piece))
     chunks = await collect(openai_spec(fake_openai))
@@ -50,7 +55,7 @@ async def test_openai_recorded_tool_call_fixture(fake_openai, piece):
     ]
 
 
-async def test_anthropic_recorded_text_fixture(fake_anthropic):
+async def test_anthropic_recorded_text_fixture(fake_anthropic: FakeAnthropicServer) -> None:
     raw = (FIXTURES / "anthropic_messages_text.sse").read_bytes()
     fake_anthropic.enqueue(FakeReply(raw=raw, raw_piece_size=5))
     chunks = await collect(anthropic_spec(fake_anthropic))
@@ -63,7 +68,7 @@ async def test_anthropic_recorded_text_fixture(fake_anthropic):
     ]
 
 
-async def test_anthropic_recorded_tool_use_fixture(fake_anthropic):
+async def test_anthropic_recorded_tool_use_fixture(fake_anthropic: FakeAnthropicServer) -> None:
     raw = (FIXTURES / "anthropic_messages_tool_use.sse").read_bytes()
     fake_anthropic.enqueue(FakeReply(raw=raw))
     chunks = await collect(anthropic_spec(fake_anthropic))
@@ -84,7 +89,7 @@ async def test_anthropic_recorded_tool_use_fixture(fake_anthropic):
 # --- generated streams ----------------------------------------------------------------
 
 
-async def test_openai_plain_reply_and_request_shape(fake_openai):
+async def test_openai_plain_reply_and_request_shape(fake_openai: FakeOpenAIServer) -> None:
     chunks = await collect(openai_spec(fake_openai), "hello world", temperature=0.2, max_tokens=50)
     assert _texts(chunks) == "You said: hello world"
     assert len([c for c in chunks if isinstance(c, TextDelta)]) == 4
@@ -98,7 +103,7 @@ async def test_openai_plain_reply_and_request_shape(fake_openai):
     assert fake_openai.chat_requests()[-1].headers["authorization"] == "Bearer sk-test"
 
 
-async def test_anthropic_plain_reply_and_request_shape(fake_anthropic):
+async def test_anthropic_plain_reply_and_request_shape(fake_anthropic: FakeAnthropicServer) -> None:
     spec = anthropic_spec(fake_anthropic, max_output_tokens=321)
     chunks = await collect(spec, "hello world")
     assert _texts(chunks) == "You said: hello world"
@@ -111,7 +116,7 @@ async def test_anthropic_plain_reply_and_request_shape(fake_anthropic):
     ]
 
 
-async def test_openai_thinking_tool_calls_and_cached_usage(fake_openai):
+async def test_openai_thinking_tool_calls_and_cached_usage(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(
         FakeReply(
             thinking="Let me compute.",
@@ -137,7 +142,9 @@ async def test_openai_thinking_tool_calls_and_cached_usage(fake_openai):
     assert chunks[-1] == Finish("tool_calls")
 
 
-async def test_anthropic_thinking_tool_use_and_cache_usage(fake_anthropic):
+async def test_anthropic_thinking_tool_use_and_cache_usage(
+    fake_anthropic: FakeAnthropicServer
+) -> None:
     fake_anthropic.enqueue(
         FakeReply(
             thinking="Let me compute.",
@@ -177,7 +184,7 @@ async def _drain(spec: ModelSpec, messages: tuple[Message, ...]) -> None:
         pass
 
 
-async def test_openai_history_mapping(fake_openai):
+async def test_openai_history_mapping(fake_openai: FakeOpenAIServer) -> None:
     await _drain(openai_spec(fake_openai), _history())
     body = fake_openai.chat_requests()[-1].json
     assert body["tools"][0]["type"] == "function"
@@ -202,7 +209,7 @@ async def test_openai_history_mapping(fake_openai):
     ]
 
 
-async def test_anthropic_history_mapping(fake_anthropic):
+async def test_anthropic_history_mapping(fake_anthropic: FakeAnthropicServer) -> None:
     await _drain(anthropic_spec(fake_anthropic), _history())
     body = fake_anthropic.chat_requests()[-1].json
     assert body["tools"] == [
@@ -236,7 +243,14 @@ async def test_anthropic_history_mapping(fake_anthropic):
         ("http_401", False, 401),
     ],
 )
-async def test_http_errors_are_mapped(which, fault, retryable, status, fake_openai, fake_anthropic):
+async def test_http_errors_are_mapped(
+    which: str,
+    fault: str,
+    retryable: bool,
+    status: int,
+    fake_openai: FakeOpenAIServer,
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = openai_spec(server) if which == "openai" else anthropic_spec(server)
     server.enqueue(FakeReply(fault=fault, retry_after=3))
@@ -249,7 +263,9 @@ async def test_http_errors_are_mapped(which, fault, retryable, status, fake_open
 
 @pytest.mark.parametrize("which", ["openai", "anthropic"])
 @pytest.mark.parametrize("fault", ["malformed_chunk", "reset", "error_event"])
-async def test_mid_stream_faults_become_provider_errors(which, fault, fake_openai, fake_anthropic):
+async def test_mid_stream_faults_become_provider_errors(
+    which: str, fault: str, fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     server = fake_openai if which == "openai" else fake_anthropic
     spec = openai_spec(server) if which == "openai" else anthropic_spec(server)
     server.enqueue(FakeReply(text="one two three", fault=fault, fault_after=2))
@@ -266,8 +282,8 @@ async def test_mid_stream_faults_become_provider_errors(which, fault, fake_opena
         assert expected in info.value.message, info.value.message
 
 
-async def test_sse_data_follows_the_event_stream_format():
-    async def lines(*items):
+async def test_sse_data_follows_the_event_stream_format() -> None:
+    async def lines(*items: str) -> AsyncIterator[str]:
         for item in items:
             yield item
 
@@ -278,21 +294,21 @@ async def test_sse_data_follows_the_event_stream_format():
     assert got == ["one", "two\nthree", "[DONE]"]  # a last event without a blank line counts
 
 
-async def test_openai_timeout_before_first_byte(fake_openai):
+async def test_openai_timeout_before_first_byte(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.enqueue(FakeReply(fault="stall", fault_after=0, stall_seconds=5))
     with pytest.raises(ProviderError) as info:
         await collect(openai_spec(fake_openai), timeout=0.3)
     assert info.value.retryable and "timed out" in info.value.message
 
 
-async def test_connection_refused_is_retryable(allow_loopback):
+async def test_connection_refused_is_retryable(allow_loopback: None) -> None:
     spec = ModelSpec("openai", "gpt-4o", api_key="k", base_url="http://127.0.0.1:9/v1")
     with pytest.raises(ProviderError) as info:
         await collect(spec, timeout=2)
     assert info.value.retryable
 
 
-async def test_invalid_tool_arguments_are_marked(fake_openai):
+async def test_invalid_tool_arguments_are_marked(fake_openai: FakeOpenAIServer) -> None:
     raw = (FIXTURES / "openai_chat_tool_call.sse").read_bytes().replace(b'" City', b'" Ci\\\\ty')
     raw = raw.replace(b'"\\"}"', b'"\\""')  # drop the closing brace
     fake_openai.enqueue(FakeReply(raw=raw))
@@ -304,7 +320,9 @@ async def test_invalid_tool_arguments_are_marked(fake_openai):
 # --- credentials -----------------------------------------------------------------------
 
 
-async def test_check_credentials(fake_openai, fake_anthropic):
+async def test_check_credentials(
+    fake_openai: FakeOpenAIServer, fake_anthropic: FakeAnthropicServer
+) -> None:
     fake_openai.api_key = "sk-test"
     fake_anthropic.api_key = "sk-ant-test"
     assert await check_credentials(openai_spec(fake_openai)) == (True, None)
@@ -319,7 +337,7 @@ async def test_check_credentials(fake_openai, fake_anthropic):
     assert fake_openai.requests[0].path == "/v1/models"
 
 
-def test_get_provider_unknown():
+def test_get_provider_unknown() -> None:
     with pytest.raises(ValueError, match="unknown provider"):
         get_provider("nope")
 
@@ -328,7 +346,7 @@ def test_get_provider_unknown():
 
 
 @pytest.fixture
-def keepalive_model(allow_loopback):
+def keepalive_model(allow_loopback: None) -> Iterator[tuple[Any, Any]]:
     """The benchmarks' fake model (HTTP/1.1 keep-alive, OpenAI wire format) on a thread."""
     import asyncio
     import threading
@@ -357,7 +375,9 @@ def keepalive_model(allow_loopback):
     loop.close()
 
 
-async def test_openai_stream_keeps_the_upstream_connection_alive(keepalive_model):
+async def test_openai_stream_keeps_the_upstream_connection_alive(
+    keepalive_model: tuple[Any, Any]
+) -> None:
     # Reading stops at `data: [DONE]`; the rest of the body is read too, so the pooled
     # connection is reused by the next turn instead of a new TCP connection per turn.
     server, config = keepalive_model

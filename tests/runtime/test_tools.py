@@ -23,7 +23,7 @@ current_time = BUILTIN_TOOLS["current_time"]
         ("0.1 + 0.2", "0.3"),
     ],
 )
-async def test_calculator(expression, expected):
+async def test_calculator(expression: str, expected: str) -> None:
     assert await calculator.run({"expression": expression}) == expected
     assert (
         calculator.summarize({"expression": expression}, expected) == f"{expression} = {expected}"
@@ -53,17 +53,17 @@ async def test_calculator(expression, expected):
         ("1+" * 400 + "1", "too long"),
     ],
 )
-def test_calculator_refuses(expression, message):
+def test_calculator_refuses(expression: str, message: str) -> None:
     with pytest.raises(ToolError, match=message):
         evaluate_expression(expression)
 
 
-async def test_calculator_missing_argument():
+async def test_calculator_missing_argument() -> None:
     with pytest.raises(ToolError, match="expression"):
         await calculator.run({})
 
 
-async def test_current_time():
+async def test_current_time() -> None:
     result = await current_time.run({"timezone": "Europe/Paris"})
     assert "Europe/Paris" in result and ("+01:00" in result or "+02:00" in result)
     assert "+00:00" in await current_time.run({})
@@ -71,7 +71,7 @@ async def test_current_time():
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "", 5])
-async def test_current_time_bad_zone(zone):
+async def test_current_time_bad_zone(zone: str | int) -> None:
     if zone == "":
         assert "UTC" in await current_time.run({"timezone": zone})
         return
@@ -79,7 +79,7 @@ async def test_current_time_bad_zone(zone):
         await current_time.run({"timezone": zone})
 
 
-def test_tool_specs_are_json_schemas():
+def test_tool_specs_are_json_schemas() -> None:
     for tool in BUILTIN_TOOLS.values():
         spec = tool.spec()
         assert spec.name == tool.name and spec.parameters["type"] == "object"

@@ -23,8 +23,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.chat.conftest import LiveTenant, make_live_tenant
 from tests.live import LiveServer
+from tests.support.live import LiveTenant, make_live_tenant
+from tests.support.wait import wait_for
 
 OPERATOR_KEY = "sk-operator-SECRET-do-not-leak-0123456789"
 ERROR_CODES = {"validation_error", "unauthorized", "forbidden", "not_found",
@@ -403,9 +404,7 @@ def test_after_the_barrage_the_victim_chats_normally(pair: tuple[LiveTenant, Liv
     messages = victim.sdk.chat.list_messages(session.id).data
     assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
     stuck = Execution.objects.filter(status__in=("pending", "running", "cancel_requested"))
-    deadline = time.monotonic() + 15
-    while stuck.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: not stuck.exists(), 15, 0.2, what="every run to end")
     assert not stuck.exists()
     assert recorder.requests == []
     _no_tracebacks(victim.server)

@@ -1,44 +1,9 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 
-from agents.services import demo_agent_ensure
-from executions.models import Execution
-from tests.chat.conftest import ensure_local_model, live_tenant  # noqa: F401
 from tests.helpers import Tenant
-
-SESSIONS = "/api/v1/chat/sessions"
-TOOL_QUESTION = "what is 6*7?"
-
-
-@dataclass
-class Chat:
-    """A tenant with the demo agent (offline model; calls the calculator for 6*7)."""
-
-    tenant: Tenant
-    agent_id: str
-
-    def session(self, agent_id: str | None = None) -> str:
-        response = self.tenant.client.post(SESSIONS, {"agent_id": agent_id or self.agent_id},
-                                           format="json")
-        assert response.status_code == 201, response.content
-        return str(response.json()["data"]["id"])
-
-    def send(self, session_id: str, content: str = TOOL_QUESTION,
-             status: int = 201) -> Execution:
-        response = self.tenant.client.post(f"{SESSIONS}/{session_id}/messages",
-                                           {"content": content}, format="json")
-        assert response.status_code == status, response.content
-        return Execution.objects.filter(session_id=session_id).order_by("-created_at").first()
-
-
-def make_chat(tenant: Tenant) -> Chat:
-    ensure_local_model()
-    agent = demo_agent_ensure(workspace=tenant.workspace)
-    return Chat(tenant=tenant, agent_id=agent.id)
+from tests.traces.support import Chat, make_chat
 
 
 @pytest.fixture
@@ -49,7 +14,3 @@ def chat(tenant: Tenant, transactional_db: None) -> Chat:
 @pytest.fixture
 def other_chat(other_tenant: Tenant, transactional_db: None) -> Chat:
     return make_chat(other_tenant)
-
-
-def get(tenant: Tenant, path: str, **params: Any) -> Any:
-    return tenant.client.get(path, params)

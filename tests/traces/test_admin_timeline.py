@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from executions.admin_traces import TraceTimelineInline, timeline_rows
 from executions.models import Execution, Span
-from tests.traces.conftest import Chat
+from tests.traces.support import Chat
 
 
 @pytest.fixture

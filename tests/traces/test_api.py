@@ -12,7 +12,7 @@ from executions.models import Execution, Span
 from tests.chat.support import fake_openai_agent
 from tests.fakes.server import FakeReply
 from tests.helpers import assert_error, assert_isolated
-from tests.traces.conftest import Chat
+from tests.traces.support import Chat
 
 TRACES = "/api/v1/traces"
 
@@ -151,8 +151,10 @@ def test_workspaces_are_isolated(chat: Chat, other_chat: Chat) -> None:
                                  (other_chat.tenant.client, theirs, mine)):
         listed = client.get(TRACES, {"limit": 100}).json()["data"]
         assert {s["trace_id"] for s in listed} == {own.trace_id}
-        for params in ({"trace_id": foreign.trace_id}, {"execution_id": foreign.id},
-                       {"session_id": foreign.session_id}):
+        queries: list[dict[str, Any]] = [{"trace_id": foreign.trace_id},
+                                         {"execution_id": foreign.id},
+                                         {"session_id": foreign.session_id}]
+        for params in queries:
             assert client.get(TRACES, params).json()["meta"]["total"] == 0
             assert client.get(f"{TRACES}/summary", params).json()["data"]["total_traces"] == 0
         assert client.get(f"{TRACES}/summary").json()["data"]["total_traces"] == 1

@@ -19,7 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from executions import traces_otel
 from executions.models import Span
-from tests.traces.conftest import Chat
+from tests.support.wait import wait_for
+from tests.traces.support import Chat
 
 
 class Receiver:
@@ -98,10 +99,13 @@ def _attrs(span: Any) -> dict[str, Any]:
 
 
 def _wait_for(receiver: Receiver, count: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(receiver.spans()) < count and time.monotonic() < deadline:
+    def received() -> bool:
+        if len(receiver.spans()) >= count:
+            return True
         traces_otel.force_flush(2000)
-        time.sleep(0.05)
+        return False
+
+    wait_for(received, timeout, what=f"{count} spans at the receiver")
 
 
 def test_spans_are_exported_with_the_same_ids(chat: Chat, receiver: Receiver) -> None:

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from executions.models import Execution
-from tests.chat.conftest import LiveTenant, make_live_tenant
 from tests.sdk import errors
+from tests.support.live import LiveTenant, make_live_tenant
 
 
 def test_list_get_and_summary(live_tenant: LiveTenant) -> None:

@@ -10,7 +10,7 @@ from django.db.models import Avg, Sum
 from executions.models import Execution, Span
 from tests.chat.support import fake_openai_agent
 from tests.fakes.server import FakeReply
-from tests.traces.conftest import Chat
+from tests.traces.support import Chat
 
 SUMMARY = "/api/v1/traces/summary"
 KEYS = {"total_traces", "total_tokens", "total_cost", "avg_duration_ms", "error_count",

@@ -1,1 +1,0 @@
-from tests.chat.conftest import live_tenant, slow_server, slow_tenant  # noqa: F401
