@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import load, stack
+from bench import load, slow_streams, stack
 from bench.load import Sample, percentile
 
 RESULTS = stack.BENCH / "RESULTS.md"
@@ -58,13 +58,15 @@ class Plan:
     history_sends: int = 5
     # concurrency levels of the capacity sweep (most streams with added TTFT p99 ≤ 100 ms)
     capacity: tuple[int, ...] = (5, 10, 20, 40)
+    # slow streams (bench/slow_streams.py): streams, seconds a reply, idle sockets
+    slow: tuple[int, float, int] = (200, 15.0, 50)
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
             return cls(quick=True)
         return cls(quick=False, single=200, rounds100=3, history_sends=20,
-                   capacity=(5, 10, 15, 20, 30, 40, 60))
+                   capacity=(5, 10, 15, 20, 30, 40, 60), slow=(1000, 60.0, 200))
 
     @property
     def sessions(self) -> int:
@@ -637,6 +639,7 @@ async def main_async(args: argparse.Namespace) -> int:
     started = datetime.datetime.now(datetime.UTC)
     log(f"benchmarking {app_dir} ({revision}); logs in {logdir}")
     results: list[DbResult] = []
+    slow: list[slow_streams.SlowResult] = []
     peer_result: DbResult | None = None
     try:
         fake = stack.start_fake(tokens=plan.fake_tokens, ttft_ms=plan.ttft_ms,
@@ -647,6 +650,11 @@ async def main_async(args: argparse.Namespace) -> int:
         for db in dbs:
             results.append(await run_db(db, args, plan, fake, app_dir, logdir))
             log(f"{db} done:\n{table(results[-1].rows)}")  # partial results survive a kill
+        for db in dbs:
+            streams, seconds, idle = plan.slow
+            log(f"{db}: slow streams ({streams} × {seconds:.0f} s, {idle} idle sockets)")
+            slow.append(await slow_streams.run(db, streams=streams, seconds=seconds, tps=20.0,
+                                               ws_idle=idle, logdir=logdir, app_dir=app_dir))
         if not args.no_peer:
             peer_result = DbResult(db="litellm")
             try:
@@ -702,6 +710,13 @@ async def main_async(args: argparse.Namespace) -> int:
         if result.profile:
             out += ["", f"### Profile at 100 concurrent streams ({result.db}, py-spy)", "",
                     result.profile]
+    if slow:
+        out += ["", "## Slow streams (bench/slow_streams.py, issue 22 target 5)", "",
+                "A fake model streaming 20 tokens a second (TTFT 300 ms); added inter-token "
+                "delay = each gap between two content frames at the client minus 50 ms.", "",
+                slow_streams.HEADER, *(r.row() for r in slow)]
+        for r in slow:
+            out += [f"- {r.db} error: `{e}`" for e in r.error_samples]
     if peer_result is not None:
         out += ["", "## The peer: LiteLLM proxy (same fake model, same run)", ""]
         if peer_result.rows:

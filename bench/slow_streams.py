@@ -1,0 +1,231 @@
+"""Slow streams, the realistic case (issue 22, target 5): many long conversations at once.
+
+One server process, a fake model that streams like a real one (``--tps`` tokens a second
+for ``--seconds``), ``--streams`` concurrent SSE sends plus ``--ws-idle`` idle WebSockets.
+Reports errors, the added inter-token delay (each gap between two content frames at the
+client minus the model's own gap), RSS per open stream, and the event log's write rate
+(rows and bytes a second, read from the database after the run).
+
+    python -m bench.slow_streams [--streams 1000] [--seconds 60] [--tps 20] [--ws-idle 200]
+                                 [--db sqlite|postgres]
+
+`make bench` runs a short version (bench/run.py: 200 streams × 15 s), `make bench-full` the
+full one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import load, stack
+from bench.load import percentile
+
+TARGET_ADDED_ITL_P99_MS = 50.0
+
+
+@dataclass
+class Stream:
+    gaps: list[float] = field(default_factory=list)  # seconds between content frames
+    tokens: int = 0
+    error: str | None = None
+
+
+@dataclass
+class SlowResult:
+    db: str
+    streams: int
+    seconds: float
+    tps: float
+    ws_idle: int
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    added_p50_ms: float = float("nan")
+    added_p99_ms: float = float("nan")
+    kib_per_stream: float = float("nan")
+    rows_per_s: float = float("nan")
+    bytes_per_s: float = float("nan")
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    tokens: int = 0
+
+    @property
+    def met(self) -> bool:
+        return self.errors == 0 and self.added_p99_ms <= TARGET_ADDED_ITL_P99_MS
+
+    def row(self) -> str:
+        return (f"| {self.db} | {self.streams} SSE × {self.seconds:.0f} s at {self.tps:.0f} tok/s "
+                f"+ {self.ws_idle} idle WS | {self.errors} | {self.added_p50_ms:.1f} | "
+                f"{self.added_p99_ms:.1f} | {self.kib_per_stream:.0f} | "
+                f"{self.rows_per_s:,.0f} rows/s, {self.bytes_per_s / 1024:,.0f} KiB/s | "
+                f"{self.cpu_s:.0f} s / {self.wall_s:.0f} s | "
+                f"{'met' if self.met else 'missed'} (p99 ≤ {TARGET_ADDED_ITL_P99_MS:.0f} ms, "
+                f"0 errors) |")
+
+
+HEADER = ("| database | load | errors | added inter-token p50 (ms) | p99 (ms) | "
+          "RSS per open stream (KiB) | event log writes | server CPU / wall | target |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+
+
+async def _stream(http: httpx.AsyncClient, base: str, key: str, session_id: str) -> Stream:
+    """One streamed send; the arrival time of every content frame."""
+    out = Stream()
+    last: float | None = None
+    try:
+        async with http.stream(
+            "POST", f"{base}/api/v1/chat/sessions/{session_id}/messages/stream",
+            json={"content": "tell me a long story"},
+            headers={"X-API-Key": key, "Accept": "text/event-stream"},
+        ) as response:
+            if response.status_code != 200:
+                out.error = f"HTTP {response.status_code}"
+                return out
+            buffer, ended = b"", False
+            async for chunk in response.aiter_raw():
+                *frames, buffer = (buffer + chunk).split(b"\n\n")
+                now = time.perf_counter()
+                for frame in frames:
+                    if b"\nevent: content\n" in frame:
+                        if last is not None:
+                            out.gaps.append(now - last)
+                        last = now
+                        out.tokens += 1
+                    elif b"\nevent: done\n" in frame:
+                        ended = True
+                    elif b"\nevent: error\n" in frame:
+                        out.error = "error event: " + frame.split(b"data: ", 1)[-1][:100].decode(
+                            errors="replace")
+            if not ended and out.error is None:
+                out.error = "stream ended without a terminal event"
+    except Exception as exc:  # noqa: BLE001 - every failure is a counted error
+        out.error = f"{type(exc).__name__}: {exc}"[:160]
+    return out
+
+
+def _event_log_totals(server: stack.Server) -> tuple[int, int]:
+    """Rows and bytes in the server's event log (its own database, read after the run)."""
+    script = ("import django, json; django.setup(); from django.db.models import Sum; "
+              "from django.db.models.functions import Length, Cast; "
+              "from django.db.models import TextField; "
+              "from executions.models import ExecutionEvent as E; "
+              "q = E.objects.all(); "
+              "print(json.dumps([q.count(), q.aggregate(b=Sum(Length(Cast('data', "
+              "output_field=TextField()))))['b'] or 0]))")
+    env = {**server.env, "DJANGO_SETTINGS_MODULE": "promptrails.settings"}
+    done = subprocess.run([str(stack.VENV_BIN / "python"), "-c", script], cwd=server.app_dir,
+                          env=env, capture_output=True, text=True, timeout=300, check=True)
+    rows, size = json.loads(done.stdout.strip().splitlines()[-1])
+    return int(rows), int(size)
+
+
+async def _idle_sockets(server: stack.Server, ids: list[str]) -> tuple[list[Any], list[str]]:
+    sockets: list[Any] = []
+    failures: list[str] = []
+    for offset in range(0, len(ids), 100):
+        opened = await asyncio.gather(
+            *(load.ws_open(server.ws_base, server.key, sid) for sid in ids[offset:offset + 100]),
+            return_exceptions=True)
+        for item in opened:
+            if isinstance(item, BaseException):
+                failures.append(f"websocket: {type(item).__name__}: {item}"[:160])
+            else:
+                sockets.append(item)
+    return sockets, failures
+
+
+async def _rss_peak(pid: int, until: asyncio.Event, peak: list[int]) -> None:
+    while not until.is_set():
+        peak[0] = max(peak[0], stack.rss_kib(pid))
+        await asyncio.sleep(1.0)
+
+
+async def measure(server: stack.Server, result: SlowResult) -> None:
+    """Run the load against a started server whose sessions' agent streams slowly."""
+    assert server.proc is not None
+    ids = server.setup["sessions"]
+    stream_ids, idle_ids = ids[:result.streams], ids[result.streams:]
+    sockets, failures = await _idle_sockets(server, idle_ids[:result.ws_idle])
+    rows0, bytes0 = _event_log_totals(server)
+    await asyncio.sleep(1.0)
+    pid = server.proc.pid
+    rss0, peak = stack.rss_kib(pid), [0]
+    done = asyncio.Event()
+    watcher = asyncio.ensure_future(_rss_peak(pid, done, peak))
+    cpu0, start = stack.cpu_seconds(pid), time.perf_counter()
+    async with load.client(connections=result.streams + 100) as http:
+        http.timeout = httpx.Timeout(result.seconds * 3 + 120)
+        streams = await asyncio.gather(*(_stream(http, server.base, server.key, sid)
+                                         for sid in stream_ids))
+    result.wall_s = time.perf_counter() - start
+    result.cpu_s = stack.cpu_seconds(pid) - cpu0
+    done.set()
+    await watcher
+    await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    rows1, bytes1 = _event_log_totals(server)
+    itl = 1.0 / result.tps
+    added = [max(gap - itl, 0.0) * 1000 for s in streams for gap in s.gaps]
+    errors = [s.error for s in streams if s.error] + failures
+    result.errors = len(errors)
+    result.error_samples = errors[:3]
+    result.added_p50_ms = percentile(added, 50)
+    result.added_p99_ms = percentile(added, 99)
+    result.kib_per_stream = (peak[0] - rss0) / max(result.streams, 1)
+    result.rows_per_s = (rows1 - rows0) / result.wall_s
+    result.bytes_per_s = (bytes1 - bytes0) / result.wall_s
+    result.tokens = sum(s.tokens for s in streams)
+
+
+async def run(db: str, *, streams: int, seconds: float, tps: float, ws_idle: int,
+              logdir: Path, app_dir: Path = stack.ROOT) -> SlowResult:
+    """Fake model, server on `db`, the load; everything stopped afterwards."""
+    result = SlowResult(db=db, streams=streams, seconds=seconds, tps=tps, ws_idle=ws_idle)
+    tokens = max(int(seconds * tps), 2)
+    fake = stack.start_fake(tokens=tokens, ttft_ms=300.0, itl_ms=1000.0 / tps, procs=1,
+                            log=logdir / f"slow-fake-{db}.log")
+    server = None
+    try:
+        server = stack.prepare_server(db, app_dir, fake.url,
+                                      {"fake_url": fake.url, "sessions": streams + ws_idle},
+                                      logdir / f"slow-setup-{db}.log")
+        stack.start_server(server, logdir / f"slow-server-{db}.log")
+        await measure(server, result)
+    finally:
+        if server is not None:
+            stack.drop_server(server)
+        stack.stop(fake.proc)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--tps", type=float, default=20.0)
+    parser.add_argument("--ws-idle", type=int, default=200)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    args = parser.parse_args()
+    from bench.run import raise_nofile
+
+    raise_nofile()
+    logdir = Path(tempfile.mkdtemp(prefix="promptrails-slow-"))
+    result = asyncio.run(run(args.db, streams=args.streams, seconds=args.seconds, tps=args.tps,
+                             ws_idle=args.ws_idle, logdir=logdir))
+    print(HEADER)
+    print(result.row())
+    for sample in result.error_samples:
+        print(f"- error: {sample}")
+    print(f"({result.tokens:,} tokens streamed; logs in {logdir})")
+
+
+if __name__ == "__main__":
+    main()
