@@ -26,8 +26,8 @@ from chat.selectors import history_newest_first, session_get
 from chat.summaries import Fold, fold_after_turn, history_with_summary
 from executions import bus
 from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
-from executions.runner import TurnSpec
-from executions.services import FinishedRun, execution_create, execution_recover
+from executions.services import execution_create, execution_recover
+from executions.types import RunResult, TurnSpec
 from promptrails.api.errors import ApiError, NotFound, SessionBusy, validation_error
 from promptrails.ids import new_id
 from promptrails.models import Workspace
@@ -355,7 +355,7 @@ def turn_release_ended(*, session_id: str, execution_id: str) -> None:
             turn_execution_id=None, turn_lease_until=None)
 
 
-def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
+def turn_finish(finished: RunResult, *, session_id: str) -> Message | None:
     """Store the reply (partial ones marked incomplete) and release the session."""
     if not (finished.status == "completed" or finished.content):
         Session.objects.filter(pk=session_id).update(updated_at=timezone.now(),
@@ -407,7 +407,7 @@ def message_store(*, session_id: str, releasing: str | None = None, **fields: An
     return message
 
 
-def turn_interrupted(finished: FinishedRun, execution: Execution) -> None:
+def turn_interrupted(finished: RunResult, execution: Execution) -> None:
     """Recovery hook: a turn whose process died keeps its partial reply; the session is freed.
 
     Only a turn's own session, as the turn left it: a session of the execution's workspace

@@ -12,8 +12,8 @@ from django.db import transaction
 from agents.models import Agent
 from agents.preparation import prepare_agent, render_prompts
 from agents.runtime.types import AgentRun
-from executions.runner import TurnSpec
 from executions.services import execution_create
+from executions.types import TurnSpec
 from promptrails.api.errors import NotFound, validation_error
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped

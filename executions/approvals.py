@@ -49,8 +49,7 @@ from executions.models import (
     Span,
     SpanKind,
 )
-from executions.runner import FinishHook, HeartbeatHook, TurnSpec
-from executions.services import FinishedRun
+from executions.types import FinishHook, HeartbeatHook, TurnSpec
 from promptrails.api.errors import ApiError, NotFound
 from promptrails.api.formats import iso
 from promptrails.ids import new_id
@@ -284,7 +283,7 @@ def _end_parked(execution: Execution, state: dict[str, Any], *, status: str,
     terminal event in one transaction, published after commit."""
     parked_at = state.get("parked_at") or time.time()
     started = execution.started_at.timestamp() if execution.started_at else parked_at
-    finished = FinishedRun(
+    finished = RunResult(
         execution_id=execution.pk, status=status, content=state.get("content", ""),
         error=error, incomplete=True, usage=Usage(**state.get("usage", {})),
         cost=state.get("cost", 0.0), model_id=state.get("model_id", "") or execution.model,

@@ -19,16 +19,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 
 from agents.runtime.loop import run_agent
 from agents.runtime.types import (
-    AgentRun,
     ContentEvent,
     RunEvent,
     RunState,
@@ -37,38 +35,12 @@ from agents.runtime.types import (
     ToolStartEvent,
 )
 from executions import bus, log, services, traces
-from executions.services import FinishedRun
+from executions.types import AfterHook, RunResult, TurnSpec
 from promptrails.db import run_db
 from promptrails.storable import storable_text
 
-if TYPE_CHECKING:
-    from executions.models import Execution
-
 logger = logging.getLogger("promptrails.runner")
 FLUSH_INTERVAL = 0.2
-FinishHook = Callable[[FinishedRun], object]  # sync; runs inside the finishing transaction
-HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
-# async; a follow-up task started once the end is stored and the terminal event published
-# (e.g. the session's summarizer): it never delays the turn and its failure is its own
-AfterHook = Callable[[FinishedRun], Awaitable[object]]
-
-
-@dataclass
-class TurnSpec:
-    execution_id: str
-    run: AgentRun
-    first_event: dict[str, Any] | None = None
-    on_finish: FinishHook | None = None
-    on_heartbeat: HeartbeatHook | None = None
-    after_finish: AfterHook | None = None
-    # the row as its starter created it: what the trace needs (ids, trace id, agent name,
-    # input) without reading it again at the end of the turn
-    execution: Execution | None = None
-    # parking: how long a call needing approval waits, and what then happens
-    approval_timeout_seconds: float = 86400.0
-    approval_on_timeout: str = "deny"
-    # a resumed run: the events its execution had before it parked (the sequence goes on)
-    replay: list[log.Event] = field(default_factory=list)
 
 
 @dataclass
@@ -79,7 +51,7 @@ class LocalRun:
     events: list[log.Event] = field(default_factory=list)
     pending: list[log.Event] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: FinishedRun | None = None
+    finished: RunResult | None = None
     cancel_requested: bool = False
     abandoned: bool = False
     agent_task: asyncio.Task[Any] | None = None
@@ -308,7 +280,7 @@ async def _run(run: LocalRun) -> None:
     started = time.monotonic()
     state = RunState()
     helpers: list[asyncio.Task[Any]] = []
-    finished: FinishedRun | None = None
+    finished: RunResult | None = None
     try:
         if spec.first_event is not None:
             await _emit(run, spec.first_event)
@@ -328,13 +300,8 @@ async def _run(run: LocalRun) -> None:
                     return
                 result = replace(result, status="cancelled", error="cancelled",
                                  incomplete=True, parked=None)
-            finished = FinishedRun(
-                execution_id=spec.execution_id, status=result.status, content=result.content,
-                error=result.error, incomplete=result.incomplete, usage=result.usage,
-                cost=result.cost, model_id=result.model_id, tool_calls=result.tool_calls,
-                tool_runs=result.tool_runs, llm_calls=result.llm_calls,
-                duration_ms=_ms(started),
-            )
+            finished = replace(result, execution_id=spec.execution_id,
+                               duration_ms=_ms(started))
         except asyncio.CancelledError:
             if not run.cancel_requested:
                 raise
@@ -360,7 +327,7 @@ async def _run(run: LocalRun) -> None:
         run.done.set()
 
 
-def _follow_up(hook: AfterHook, finished: FinishedRun) -> None:
+def _follow_up(hook: AfterHook, finished: RunResult) -> None:
     async def guarded() -> None:
         try:
             await hook(finished)
@@ -374,21 +341,17 @@ def _follow_up(hook: AfterHook, finished: FinishedRun) -> None:
 
 
 def _partial(spec: TurnSpec, state: RunState, started: float, status: str,
-             error: str) -> FinishedRun:
-    return FinishedRun(
-        execution_id=spec.execution_id, status=status, content=state.content, error=error,
-        incomplete=True, usage=state.usage, cost=state.cost,
-        model_id=state.model_id or spec.run.model.model_id, tool_calls=tuple(state.tool_calls),
-        tool_runs=tuple(state.tool_runs), llm_calls=tuple(state.llm_calls),
-        duration_ms=_ms(started),
-    )
+             error: str) -> RunResult:
+    return replace(state.result(status, error, incomplete=True),
+                   model_id=state.model_id or spec.run.model.model_id,
+                   execution_id=spec.execution_id, duration_ms=_ms(started))
 
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _store(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> None:
+def _store(spec: TurnSpec, finished: RunResult, events: list[log.Event]) -> None:
     """The end of a run in one transaction: the execution, its spans, the starter's finish
     hook (the reply), and the log's last events up to the terminal one — a follower that
     reads "done" from the log finds the reply stored."""
@@ -400,7 +363,7 @@ def _store(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> No
         log.append(spec.execution_id, events)
 
 
-def _store_failed(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> bool:
+def _store_failed(spec: TurnSpec, finished: RunResult, events: list[log.Event]) -> bool:
     """The end of a run whose end could not be stored as it was (its events, its reply):
     `finished` (failed, with the reason) in one transaction, unless the execution was
     already ended elsewhere (then nothing: like an abandoned run). Each event is written
@@ -443,7 +406,7 @@ def _append_each(execution_id: str, events: list[log.Event]) -> None:
                          execution_id, exc)
 
 
-def _terminal(finished: FinishedRun) -> dict[str, Any]:
+def _terminal(finished: RunResult) -> dict[str, Any]:
     if finished.status == "completed":
         return {
             "type": "done",
@@ -455,7 +418,7 @@ def _terminal(finished: FinishedRun) -> dict[str, Any]:
     return {"type": "error", "message": message, "error": message}
 
 
-async def _finish(run: LocalRun, finished: FinishedRun) -> None:
+async def _finish(run: LocalRun, finished: RunResult) -> None:
     """Store the end (see _store) and publish the terminal event. When that cannot be
     stored — or the run's events could not be (run.storage_error) — the run ends failed
     with the reason instead (see _store_failed), so its session is freed now, not when

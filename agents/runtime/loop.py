@@ -235,19 +235,8 @@ class _Runner:
         await self.emit(ContentEvent(content=text))
 
     def _result(self, status: str, error: str | None = None, incomplete: bool = False) -> RunResult:
-        s = self.state
-        return RunResult(
-            status=status,
-            content=s.content,
-            usage=s.usage,
-            cost=s.cost,
-            model_id=s.model_id,
-            error=storable_text(error) if error is not None else None,
-            incomplete=incomplete,
-            tool_calls=tuple(s.tool_calls),
-            tool_runs=tuple(s.tool_runs),
-            llm_calls=tuple(s.llm_calls),
-        )
+        return self.state.result(status, storable_text(error) if error is not None else None,
+                                 incomplete)
 
     def _request(self, spec: ModelSpec) -> ModelRequest:
         tools = tuple(t.spec() for t in self.tools.values()) if spec.supports_tools else ()
