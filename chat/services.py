@@ -96,7 +96,6 @@ class Turn:
     session_id: str
     user_message: Message
     spec: TurnSpec | None  # None: an idempotent retry of a turn that was already started
-    replay: bool = False
 
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -132,7 +131,7 @@ def _idempotent_turn(workspace: Workspace, key: str, session_id: str, content: s
     if user_message is None:  # the session was deleted since
         raise NotFound("Chat session not found.")
     return Turn(execution_id=record.execution_id, session_id=record.session_id,
-                user_message=user_message, spec=None, replay=True)
+                user_message=user_message, spec=None)
 
 
 def _lease_until() -> Any:
@@ -235,7 +234,7 @@ def turn_start(
     templates as ``context`` ({} when absent), never mixed into the message.
 
     With an idempotency key, a retry of the same request returns the turn it started
-    (``replay=True``, nothing new is written); the same key with another body is a 409.
+    (with no spec: nothing new is written or run); the same key with another body is a 409.
     """
     session = session_get(workspace=workspace, session_id=session_id, for_turn=True)
     if idempotency_key is not None:

@@ -547,7 +547,3 @@ async def run_agent(
     runner = _Runner(run, emit, state if state is not None else RunState())
     return await runner.run_loop()
 
-
-def tool_specs(names: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
-    """ToolSpecs of a run's tools (built-in names or Tool objects; unknown names skipped)."""
-    return tuple(t.spec() for t in build_registry(names, BUILTIN_TOOLS).values())
