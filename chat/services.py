@@ -20,7 +20,6 @@ from agents.models import Agent
 from agents.preparation import PreparedAgent, prepare_agent, render_prompts
 from agents.runtime.context_window import fit_history, history_budget
 from agents.runtime.tools.memory import memory_tools
-from agents.runtime.types import AgentRun
 from chat.models import Feedback, IdempotencyKey, Message, Session
 from chat.selectors import history_newest_first, session_get
 from chat.summaries import Fold, fold_after_turn, history_with_summary
@@ -288,12 +287,8 @@ def turn_start(
     if written is None:
         raise SessionBusy(retry_after=1)
     execution, user_message = written
-    run = AgentRun(
-        model=prepared.model, fallback=prepared.fallback, system=system, history=history,
-        user_message=user_text, tools=tools, temperature=prepared.temperature,
-        top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
-        timeout=settings.PROVIDER_TIMEOUT_SECONDS, approval_required=prepared.approval_required,
-    )
+    run = prepared.agent_run(system=system, user_message=user_text, history=history,
+                             tools=tools)
     spec = TurnSpec(
         execution_id=execution_id,
         run=run,

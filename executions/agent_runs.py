@@ -6,12 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from agents.models import Agent
 from agents.preparation import prepare_agent, render_prompts
-from agents.runtime.types import AgentRun
 from executions.services import execution_create
 from executions.types import TurnSpec
 from promptrails.api.errors import NotFound, validation_error
@@ -72,12 +70,7 @@ def agent_execute_start(
             agent_version_id=prepared.version_id, input=payload, session_id=session_id or None,
             user_id=user_id, model=prepared.model.model_id,
         )
-    run = AgentRun(
-        model=prepared.model, fallback=prepared.fallback, system=system, history=(),
-        user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
-        top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
-        timeout=settings.PROVIDER_TIMEOUT_SECONDS, approval_required=prepared.approval_required,
-    )
+    run = prepared.agent_run(system=system, user_message=user_text)
     return TurnSpec(execution_id=execution.id, run=run,
                     approval_timeout_seconds=prepared.approval_timeout_seconds,
                     approval_on_timeout=prepared.approval_on_timeout,
