@@ -275,11 +275,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         content = clean_content(frame)
         key = services.clean_idempotency_key(frame.get("idempotency_key"))
         await run_db(enforce, self.auth)
-        turn = await run_db(services.turn_start, workspace=self.workspace,
-                            session_id=self.session_id, content=content, user_id=self.user_id,
-                            idempotency_key=key)
-        if turn.spec is not None:
-            runner.start(turn.spec)
+        turn = await runner.start_turn(run_db(
+            services.turn_start, workspace=self.workspace, session_id=self.session_id,
+            content=content, user_id=self.user_id, idempotency_key=key))
         self._follow(turn.execution_id, 0)
 
     async def _cancel(self, frame: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from django.db import transaction
 from agents.models import Agent
 from agents.preparation import prepare_agent, render_prompts
 from executions.services import execution_create
-from executions.types import TurnSpec
+from executions.types import Started, TurnSpec
 from promptrails.api.errors import NotFound, validation_error
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
@@ -46,7 +46,9 @@ def _message_of(payload: dict[str, Any]) -> str:
 
 def agent_execute_start(
     *, workspace: Workspace, agent_id: str, body: dict[str, Any], user_id: int | None
-) -> TurnSpec:
+) -> Started:
+    """Validate the request, create the execution and describe its run (started by
+    executions.runner.start_turn)."""
     agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
     if agent is None:
         raise NotFound("Agent not found.")
@@ -71,8 +73,9 @@ def agent_execute_start(
             user_id=user_id, model=prepared.model.model_id,
         )
     run = prepared.agent_run(system=system, user_message=user_text)
-    return TurnSpec(execution_id=execution.id, run=run,
+    spec = TurnSpec(execution_id=execution.id, run=run,
                     approval_timeout_seconds=prepared.approval_timeout_seconds,
                     approval_on_timeout=prepared.approval_on_timeout,
                     first_event={"type": "execution", "execution_id": execution.id},
                     execution=execution)
+    return Started(execution_id=execution.id, spec=spec)

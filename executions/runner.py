@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
@@ -35,7 +36,7 @@ from agents.runtime.types import (
     ToolStartEvent,
 )
 from executions import bus, log, services, traces
-from executions.types import AfterHook, RunResult, TurnSpec
+from executions.types import AfterHook, RunResult, Startable, TurnSpec
 from promptrails.db import run_db
 from promptrails.storable import storable_text
 
@@ -157,6 +158,22 @@ def running_count() -> int:
 
 def local_run(execution_id: str) -> LocalRun | None:
     return _RUNS.get(execution_id)
+
+
+S = TypeVar("S", bound=Startable)
+
+
+async def start_turn(described: Awaitable[S]) -> S:
+    """The one way a transport starts a turn (REST and SSE send, WebSocket, browser chat,
+    agent execute): `described` is its trip to the database thread, which validated the
+    request, stored what the turn needs and described the run (chat.services.turn_start,
+    executions.agent_runs.agent_execute_start). The run then starts here, as a task of
+    this event loop that no connection owns. A turn without a spec (an idempotent retry)
+    already runs wherever it was started: the transport follows it."""
+    turn = await described
+    if turn.spec is not None:
+        start(turn.spec)
+    return turn
 
 
 def start(spec: TurnSpec) -> LocalRun:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.runtime.types import AgentRun, RunResult
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from executions import log
     from executions.models import Execution
 
-__all__ = ["AfterHook", "FinishHook", "HeartbeatHook", "RunResult", "TurnSpec"]
+__all__ = ["AfterHook", "FinishHook", "HeartbeatHook", "RunResult", "Startable", "Started",
+           "TurnSpec"]
 
 FinishHook = Callable[[RunResult], object]  # sync; runs inside the finishing transaction
 HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
@@ -43,3 +44,21 @@ class TurnSpec:
     approval_on_timeout: str = "deny"
     # a resumed run: the events its execution had before it parked (the sequence goes on)
     replay: list[log.Event] = field(default_factory=list)
+
+
+class Startable(Protocol):
+    """What a starter's trip to the database returns (chat.services.Turn, Started): the
+    execution, and the run to start (None: an idempotent retry of a turn already started,
+    which runs wherever it was started)."""
+
+    @property
+    def execution_id(self) -> str: ...
+
+    @property
+    def spec(self) -> TurnSpec | None: ...
+
+
+@dataclass(frozen=True)
+class Started:
+    execution_id: str
+    spec: TurnSpec | None
