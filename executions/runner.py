@@ -114,28 +114,38 @@ async def _housekeeping() -> None:
             renew = now - last_renew >= max(lease / 3, 0.5)
             if renew:
                 last_renew = now
-            try:
-                cancelled, ended = await run_db(_beat, runs, renew)
-            except Exception:
-                logger.exception("heartbeat failed")
-                cancelled, ended = set(), set()
-            for run in runs:
-                if run.spec.execution_id in ended:
-                    run.abandon()
-                elif run.spec.execution_id in cancelled:
-                    run.cancel()
+            await _heartbeat(runs, renew)
         if settings.SWEEPS and now - last_sweep >= max(lease / 2, 1):
             last_sweep = now
-            try:
-                await run_db(services.executions_recover_stale)
-            except Exception:
-                logger.exception("recovery sweep failed")
-            try:
-                from executions import approvals
+            await _sweep()
 
-                start_all(await run_db(approvals.approvals_expire_due))
-            except Exception:
-                logger.exception("approval expiry sweep failed")
+
+async def _heartbeat(runs: list[LocalRun], renew: bool) -> None:
+    """Renew the runs' leases (when due); stop those cancelled or ended elsewhere."""
+    try:
+        cancelled, ended = await run_db(_beat, runs, renew)
+    except Exception:
+        logger.exception("heartbeat failed")
+        return
+    for run in runs:
+        if run.spec.execution_id in ended:
+            run.abandon()
+        elif run.spec.execution_id in cancelled:
+            run.cancel()
+
+
+async def _sweep() -> None:
+    """End the runs whose process died; decide the approvals that are overdue."""
+    try:
+        await run_db(services.executions_recover_stale)
+    except Exception:
+        logger.exception("recovery sweep failed")
+    try:
+        from executions import approvals
+
+        start_all(await run_db(approvals.approvals_expire_due))
+    except Exception:
+        logger.exception("approval expiry sweep failed")
 
 
 def _ensure_housekeeping(loop: asyncio.AbstractEventLoop) -> None:
@@ -158,6 +168,18 @@ def running_count() -> int:
 
 def local_run(execution_id: str) -> LocalRun | None:
     return _RUNS.get(execution_id)
+
+
+def runs_here(execution_id: str) -> bool:
+    """Whether the execution runs in this process (its events are in memory here)."""
+    return execution_id in _RUNS
+
+
+def events_after(execution_id: str, seq: int) -> list[log.Event] | None:
+    """The events after `seq` of an execution that runs in this process; None when it does
+    not run here (then its events are in the log)."""
+    run = _RUNS.get(execution_id)
+    return None if run is None else run.events_after(seq)
 
 
 S = TypeVar("S", bound=Startable)
@@ -301,30 +323,8 @@ async def _run(run: LocalRun) -> None:
     try:
         if spec.first_event is not None:
             await _emit(run, spec.first_event)
-        loop = asyncio.get_running_loop()
-        helpers = [loop.create_task(_control(run))]
-
-        async def emit(item: RunEvent) -> None:
-            await _emit(run, _event_of(item))
-
-        run.agent_task = loop.create_task(run_agent(spec.run, emit, state))
-        if run.cancel_requested:
-            run.agent_task.cancel()
-        try:
-            result = await run.agent_task
-            if result.parked is not None:
-                if not run.cancel_requested and await _park(run, result):
-                    return
-                result = replace(result, status="cancelled", error="cancelled",
-                                 incomplete=True, parked=None)
-            finished = replace(result, execution_id=spec.execution_id,
-                               duration_ms=_ms(started))
-        except asyncio.CancelledError:
-            if not run.cancel_requested:
-                raise
-            finished = (_partial(spec, state, started, "failed", run.storage_error)
-                        if run.storage_error is not None
-                        else _partial(spec, state, started, "cancelled", "cancelled"))
+        helpers = [asyncio.get_running_loop().create_task(_control(run))]
+        finished = await _run_agent(run, state, started)
     except asyncio.CancelledError:
         finished = _partial(spec, state, started, "failed", "interrupted")
         raise
@@ -332,16 +332,51 @@ async def _run(run: LocalRun) -> None:
         logger.exception("execution %s failed", spec.execution_id)
         finished = _partial(spec, state, started, "failed", f"internal error: {exc}")
     finally:
-        for task in helpers:
-            task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
-        if finished is not None and not run.abandoned:
-            await _finish(run, finished)
-            if spec.after_finish is not None:
-                _follow_up(spec.after_finish, run.finished or finished)
-        if _RUNS.get(spec.execution_id) is run:  # not a resumed run of it, started meanwhile
-            del _RUNS[spec.execution_id]
-        run.done.set()
+        await _end(run, helpers, finished)
+
+
+async def _run_agent(run: LocalRun, state: RunState, started: float) -> RunResult | None:
+    """Run the agent loop as a task a cancel can stop: how the run ended (partial when
+    cancelled, or when its events could not be stored), or None when it parked."""
+    spec = run.spec
+
+    async def emit(item: RunEvent) -> None:
+        await _emit(run, _event_of(item))
+
+    run.agent_task = asyncio.get_running_loop().create_task(run_agent(spec.run, emit, state))
+    if run.cancel_requested:
+        run.agent_task.cancel()
+    try:
+        result = await run.agent_task
+        if result.parked is not None:
+            if not run.cancel_requested and await _park(run, result):
+                return None
+            result = replace(result, status="cancelled", error="cancelled",
+                             incomplete=True, parked=None)
+    except asyncio.CancelledError:
+        if not run.cancel_requested:
+            raise
+        if run.storage_error is not None:
+            return _partial(spec, state, started, "failed", run.storage_error)
+        return _partial(spec, state, started, "cancelled", "cancelled")
+    return replace(result, execution_id=spec.execution_id, duration_ms=_ms(started))
+
+
+async def _end(run: LocalRun, helpers: list[asyncio.Task[Any]],
+               finished: RunResult | None) -> None:
+    """Stop the run's helpers, store its end (unless it parked or was abandoned), start
+    its follow-up, and forget it."""
+    spec = run.spec
+    for task in helpers:
+        task.cancel()
+    await asyncio.gather(*helpers, return_exceptions=True)
+    if finished is not None and not run.abandoned:
+        await _finish(run, finished)
+        if spec.after_finish is not None:
+            _follow_up(spec.after_finish, run.finished or finished)
+    if _RUNS.get(spec.execution_id) is run:  # not a resumed run of it, started meanwhile
+        del _RUNS[spec.execution_id]
+    run.done.set()
 
 
 def _follow_up(hook: AfterHook, finished: RunResult) -> None:
@@ -389,20 +424,25 @@ def _store_failed(spec: TurnSpec, finished: RunResult, events: list[log.Event]) 
     whatever the reply holds. False if even that could not be stored."""
     contents = dict.fromkeys((finished.content, storable_text(finished.content), ""))
     for content in contents:
-        attempt = replace(finished, content=content)
         try:
-            with transaction.atomic():
-                if not services.execution_finish(finished=attempt, if_active=True):
-                    return False
-                traces.spans_record(attempt, execution=spec.execution)
-                if spec.on_finish is not None:
-                    spec.on_finish(attempt)
-                _append_each(spec.execution_id, events)
-            return True
+            return _store_failed_as(spec, replace(finished, content=content), events)
         except Exception:
             logger.exception("could not store the failed end of execution %s",
                              spec.execution_id)
     return False
+
+
+def _store_failed_as(spec: TurnSpec, finished: RunResult, events: list[log.Event]) -> bool:
+    """One try of _store_failed, in one transaction: False (nothing written) when the
+    execution was already ended elsewhere."""
+    with transaction.atomic():
+        if not services.execution_finish(finished=finished, if_active=True):
+            return False
+        traces.spans_record(finished, execution=spec.execution)
+        if spec.on_finish is not None:
+            spec.on_finish(finished)
+        _append_each(spec.execution_id, events)
+    return True
 
 
 def _append_each(execution_id: str, events: list[log.Event]) -> None:
@@ -446,25 +486,36 @@ async def _finish(run: LocalRun, finished: RunResult) -> None:
         error = run.storage_error
         if error is None:
             terminal = {"seq": seq, **_terminal(finished)}
-            try:
-                await run_db(_store, run.spec, finished, [*pending, terminal])
-            except Exception as exc:
-                logger.exception("could not store the end of execution %s",
-                                 run.spec.execution_id)
-                error = f"could not store the end of the run ({type(exc).__name__})"
+            error = await _store_end(run.spec, finished, [*pending, terminal])
         if error is not None:
             finished = replace(finished, status="failed", error=error, incomplete=True)
             terminal = {"seq": seq, **_terminal(finished)}
-            try:
-                if not await run_db(_store_failed, run.spec, finished, [*pending, terminal]):
-                    logger.warning("the end of execution %s was not stored (ended elsewhere, "
-                                   "or the database refused it)", run.spec.execution_id)
-            except Exception:
-                logger.exception("could not store the end of execution %s",
-                                 run.spec.execution_id)
+            await _store_failed_end(run.spec, finished, [*pending, terminal])
     run.finished = finished
     run.events.append(terminal)
     await bus.publish(bus.execution_group(run.spec.execution_id), terminal)
+
+
+async def _store_end(spec: TurnSpec, finished: RunResult,
+                     events: list[log.Event]) -> str | None:
+    """Store the end (see _store); None, or why it could not be stored."""
+    try:
+        await run_db(_store, spec, finished, events)
+    except Exception as exc:
+        logger.exception("could not store the end of execution %s", spec.execution_id)
+        return f"could not store the end of the run ({type(exc).__name__})"
+    return None
+
+
+async def _store_failed_end(spec: TurnSpec, finished: RunResult,
+                            events: list[log.Event]) -> None:
+    """Store the failed end (see _store_failed); logged when even that is not stored."""
+    try:
+        if not await run_db(_store_failed, spec, finished, events):
+            logger.warning("the end of execution %s was not stored (ended elsewhere, "
+                           "or the database refused it)", spec.execution_id)
+    except Exception:
+        logger.exception("could not store the end of execution %s", spec.execution_id)
 
 
 async def _park(run: LocalRun, result: Any) -> bool:

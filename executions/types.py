@@ -52,10 +52,12 @@ class Startable(Protocol):
     which runs wherever it was started)."""
 
     @property
-    def execution_id(self) -> str: ...
+    def execution_id(self) -> str:
+        """The execution the turn runs as."""
 
     @property
-    def spec(self) -> TurnSpec | None: ...
+    def spec(self) -> TurnSpec | None:
+        """The run to start, or None."""
 
 
 @dataclass(frozen=True)
