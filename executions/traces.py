@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from agents.runtime.tools import BUILTIN_TOOLS
 from agents.runtime.types import LlmCall, ToolRun
-from executions import services
 from executions.models import Execution, Span, SpanKind, SpanStatus
 from executions.types import RunResult
 
@@ -186,7 +185,7 @@ def spans_record(finished: RunResult, *, execution: Execution | None = None) -> 
     return spans
 
 
-def _interrupted(finished: RunResult, execution: Execution) -> None:
+def spans_interrupted(finished: RunResult, execution: Execution) -> None:
     """Recovery of a run whose process died: a root span (error "interrupted") covering the
     time it ran; its model and tool calls died with the process and are not known."""
     from dataclasses import replace
@@ -197,5 +196,3 @@ def _interrupted(finished: RunResult, execution: Execution) -> None:
     spans_record(replace(finished, duration_ms=max(_ms(timezone.now() - since), 0)),
                  execution=execution)
 
-
-services.register_recovery_hook(_interrupted)
