@@ -20,6 +20,7 @@ from agents.models import Agent
 from agents.preparation import PreparedAgent, prepare_agent, render_prompts
 from agents.runtime.context_window import fit_history, history_budget
 from agents.runtime.tools.memory import memory_tools
+from agents.runtime.types import Message as RuntimeMessage
 from chat.models import Feedback, IdempotencyKey, Message, Session
 from chat.selectors import history_newest_first, session_get
 from chat.summaries import Fold, fold_after_turn, history_with_summary
@@ -245,24 +246,8 @@ def turn_start(
         raise validation_error({"agent_id": ["This session's agent no longer exists."]})
     prepared = prepare_agent(workspace=workspace, agent=agent,
                              revision=session.workspace.config_revision)
-    system, user_text = render_prompts(
-        prepared,
-        variables={"message": content, "input": content, "metadata": session.metadata,
-                   "session": {"id": session.id, "title": session.title},
-                   "context": client_context if client_context is not None else {}},
-    )
     execution_id = new_id()
-    tools = prepared.tools
-    if prepared.memory_enabled:
-        system, tools = _with_memory(session, prepared, system, content)
-    fold: Fold | None = None
-    if prepared.context_strategy == "summary":
-        system, history, fold = history_with_summary(
-            session=session, prepared=prepared, system=system, user_text=user_text,
-            execution_id=execution_id)
-    else:
-        budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
-        history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
+    prompt = _turn_prompt(session, prepared, content, client_context, execution_id)
     written: tuple[Execution, Message] | None = None
     for _ in range(2):
         try:
@@ -287,23 +272,65 @@ def turn_start(
     if written is None:
         raise SessionBusy(retry_after=1)
     execution, user_message = written
-    run = prepared.agent_run(system=system, user_message=user_text, history=history,
-                             tools=tools)
-    spec = TurnSpec(
+    return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
+                spec=_turn_spec(prepared, prompt, execution, user_message))
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """What the model gets for a turn: prompts, the history that fits, tools, and the
+    summary fold to run after it (when the history no longer all fits)."""
+
+    system: str
+    user_text: str
+    history: tuple[RuntimeMessage, ...]
+    tools: tuple[Any, ...]
+    fold: Fold | None
+
+
+def _turn_prompt(session: Session, prepared: PreparedAgent, content: str,
+                 client_context: dict[str, Any] | None, execution_id: str) -> _Prompt:
+    """The prompts rendered in the sandbox, the subject's memories when enabled, and the
+    history that fits the model's context budget (O(window), not O(session))."""
+    system, user_text = render_prompts(
+        prepared,
+        variables={"message": content, "input": content, "metadata": session.metadata,
+                   "session": {"id": session.id, "title": session.title},
+                   "context": client_context if client_context is not None else {}},
+    )
+    tools = prepared.tools
+    if prepared.memory_enabled:
+        system, tools = _with_memory(session, prepared, system, content)
+    fold: Fold | None = None
+    if prepared.context_strategy == "summary":
+        system, history, fold = history_with_summary(
+            session=session, prepared=prepared, system=system, user_text=user_text,
+            execution_id=execution_id)
+    else:
+        budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
+        history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
+    return _Prompt(system=system, user_text=user_text, history=history, tools=tools, fold=fold)
+
+
+def _turn_spec(prepared: PreparedAgent, prompt: _Prompt, execution: Execution,
+               user_message: Message) -> TurnSpec:
+    """The run of a turn whose rows are written, with the session's hooks."""
+    execution_id, session_id = execution.pk, user_message.session_id
+    return TurnSpec(
         execution_id=execution_id,
-        run=run,
+        run=prepared.agent_run(system=prompt.system, user_message=prompt.user_text,
+                               history=prompt.history, tools=prompt.tools),
         approval_timeout_seconds=prepared.approval_timeout_seconds,
         approval_on_timeout=prepared.approval_on_timeout,
         first_event={"type": "execution", "execution_id": execution_id,
                      "user_message_id": user_message.id},
-        on_finish=partial(turn_finish, session_id=session.id),
-        on_heartbeat=partial(turn_lease_renew, session_id=session.id,
+        on_finish=partial(turn_finish, session_id=session_id),
+        on_heartbeat=partial(turn_lease_renew, session_id=session_id,
                              execution_id=execution_id),
-        after_finish=partial(fold_after_turn, fold=fold) if fold is not None else None,
+        after_finish=(partial(fold_after_turn, fold=prompt.fold)
+                      if prompt.fold is not None else None),
         execution=execution,
     )
-    return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
-                spec=spec)
 
 
 def _with_memory(session: Session, prepared: PreparedAgent, system: str,
