@@ -11,10 +11,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from agents.mcp.binding import server_tools
 from agents.mcp.services import REMOTE_MCP, discovery_for_run, discovery_ttl, server_ref
 from agents.models import Agent, AgentVersion, LLMModel, McpTool, PromptVersion
-from agents.runtime.types import ModelSpec, RunBudget
+from agents.runtime.types import AgentRun, Message, ModelSpec, Resume, RunBudget
 from agents.selectors import credential_for_provider, llm_model_resolve
 from agents.services import credential_secret
 from agents.templating import render_template
@@ -53,6 +55,19 @@ class PreparedAgent:
     # config.memory: memories of the session's subject injected, remember/recall offered
     memory_enabled: bool = False
     memory_max_injected: int = 5
+
+    def agent_run(self, *, system: str, user_message: str, history: tuple[Message, ...] = (),
+                  tools: tuple[Any, ...] | None = None, resume: Resume | None = None) -> AgentRun:
+        """The run of this agent with these prompts and history (``tools``: the prepared
+        ones unless given, e.g. with the memory tools added; ``resume``: a parked run
+        continued)."""
+        return AgentRun(
+            model=self.model, fallback=self.fallback, system=system, history=history,
+            user_message=user_message, tools=self.tools if tools is None else tools,
+            temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
+            budget=self.budget, timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+            approval_required=self.approval_required, resume=resume,
+        )
 
 
 CONTEXT_STRATEGIES = ("window", "summary")
@@ -258,6 +273,36 @@ def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> Prep
                     model=_resolve(fallback_ref, "model_config.fallback_model_id"))
         if fallback_ref else None
     )
+    tools, gated, refresh_at = _tool_set(version)
+    config = version.config if isinstance(version.config, dict) else {}
+    timeout, on_timeout = _approval_config(config)
+    strategy, summarizer = _context(workspace, config)
+    memory_enabled, memory_max_injected = _memory(config)
+    return PreparedAgent(
+        context_strategy=strategy, summarizer=summarizer, memory_enabled=memory_enabled,
+        memory_max_injected=memory_max_injected,
+        agent_id=agent.pk,
+        agent_name=agent.name,
+        version_id=version.pk,
+        model=_model_spec(workspace=workspace, model=model),
+        fallback=fallback,
+        system_template=prompt_version.system_prompt,
+        user_template=prompt_version.user_prompt,
+        tools=tools,
+        refresh_at=refresh_at,
+        temperature=model_config.get("temperature"),
+        top_p=model_config.get("top_p"),
+        max_tokens=model_config.get("max_tokens"),
+        budget=_budget(version.run_budget or {}),
+        approval_required=gated,
+        approval_timeout_seconds=timeout,
+        approval_on_timeout=on_timeout,
+    )
+
+
+def _tool_set(version: AgentVersion) -> tuple[tuple[Any, ...], frozenset[str], float | None]:
+    """The version's tools (active built-ins by name, then each attached MCP server's), the
+    names needing approval, and when the earliest MCP discovery goes stale."""
     links = sorted(version.tool_links.all(), key=lambda x: (x.sort_order, x.pk))
     builtins = [link.tool.name for link in links
                 if link.tool.is_active and link.tool.type == "builtin"]
@@ -275,32 +320,16 @@ def _prepare(workspace: Workspace, agent: Agent, version_id: str | None) -> Prep
             gated.update(tool.name for tool in server_list)
         if server_refresh is not None:
             refresh_at = server_refresh if refresh_at is None else min(refresh_at, server_refresh)
-    config = version.config if isinstance(version.config, dict) else {}
+    return (*builtins, *tools), frozenset(gated), refresh_at
+
+
+def _approval_config(config: dict[str, Any]) -> tuple[float, str]:
+    """How long a call needing approval waits (default 24 h), and what then happens."""
     timeout = config.get("approval_timeout_seconds")
     on_timeout = config.get("approval_on_timeout")
-    strategy, summarizer = _context(workspace, config)
-    memory_enabled, memory_max_injected = _memory(config)
-    return PreparedAgent(
-        context_strategy=strategy, summarizer=summarizer, memory_enabled=memory_enabled,
-        memory_max_injected=memory_max_injected,
-        agent_id=agent.pk,
-        agent_name=agent.name,
-        version_id=version.pk,
-        model=_model_spec(workspace=workspace, model=model),
-        fallback=fallback,
-        system_template=prompt_version.system_prompt,
-        user_template=prompt_version.user_prompt,
-        tools=(*builtins, *tools),
-        refresh_at=refresh_at,
-        temperature=model_config.get("temperature"),
-        top_p=model_config.get("top_p"),
-        max_tokens=model_config.get("max_tokens"),
-        budget=_budget(version.run_budget or {}),
-        approval_required=frozenset(gated),
-        approval_timeout_seconds=float(timeout) if isinstance(timeout, int | float)
-        and not isinstance(timeout, bool) and timeout > 0 else 86400.0,
-        approval_on_timeout=on_timeout if on_timeout in ("deny", "approve") else "deny",
-    )
+    return (float(timeout) if isinstance(timeout, int | float)
+            and not isinstance(timeout, bool) and timeout > 0 else 86400.0,
+            on_timeout if on_timeout in ("deny", "approve") else "deny")
 
 
 MIN_REFRESH_DELAY = 60.0

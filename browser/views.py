@@ -24,7 +24,7 @@ from browser.access import Caller
 from browser.routes import browser_api
 from browser.streams import until_revoked
 from chat import schema as chat_docs
-from chat.services import clean_idempotency_key, feedback_submit
+from chat.services import Turn, clean_idempotency_key, feedback_submit
 from chat.validation import clean_content, clean_metadata, clean_title
 from executions import runner
 from executions.sse import sse_response
@@ -199,7 +199,10 @@ async def send_stream(request: HttpRequest, caller: Caller,
                       session_id: str) -> HttpResponseBase:
     body, invalid = _read(request)
 
-    def begin() -> tuple[Any, str]:
+    key_id = ""
+
+    def begin() -> Turn:
+        nonlocal key_id
         grant = access.resume_grant(access.bearer_access(caller), caller, session_id)
         if invalid is not None:
             raise invalid
@@ -212,11 +215,10 @@ async def send_stream(request: HttpRequest, caller: Caller,
             idempotency_key=clean_idempotency_key(
                 body.get("idempotency_key", request.headers.get("Idempotency-Key"))),
         )
-        return turn, grant.api_key_id
+        key_id = grant.api_key_id
+        return turn
 
-    turn, key_id = await run_db(begin)
-    if turn.spec is not None:
-        runner.start(turn.spec)
+    turn = await runner.start_turn(run_db(begin))
     response = sse_response(turn.execution_id)
     chunks = response.streaming_content
     assert isinstance(chunks, AsyncIterator)  # executions.sse streams asynchronously

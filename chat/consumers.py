@@ -84,6 +84,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.subscription: contextlib.AbstractAsyncContextManager[Any] | None = None
         self.listener: asyncio.Task[Any] | None = None
         self.api_key_id: str | None = None
+        self._recheck_at = 0.0  # when the API key is checked again (loop time)
         self.accepted = False
         try:
             await super().__call__(scope, receive, send)
@@ -195,21 +196,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- server → client -------------------------------------------------------------------
     async def _listen(self, sub: Any) -> None:
         loop = asyncio.get_running_loop()
-        recheck_at = loop.time() + AUTH_RECHECK_SECONDS
+        self._recheck_at = loop.time() + AUTH_RECHECK_SECONDS
         while True:
-            if self.api_key_id is None:
-                payload = await sub.get()
-            else:
-                payload = await sub.get(max(recheck_at - loop.time(), 0.0))
-                if loop.time() >= recheck_at:
-                    recheck_at = loop.time() + AUTH_RECHECK_SECONDS
-                    try:
-                        active = await run_db(_key_active, self.api_key_id)
-                    except Exception:  # the database away: try again at the next check
-                        logger.warning("could not re-check a socket's API key", exc_info=True)
-                        active = True
-                    if not active:
-                        return await self._shut(CLOSE_UNAUTHORIZED)
+            payload = await self._next_payload(sub, loop)
             if not payload:
                 continue
             if payload.get("type") == API_KEY_REVOKED:
@@ -218,6 +207,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self._follow(payload["execution_id"], 0)
             elif payload.get("type") in ("message", "context_compacted"):
                 await self._send(payload)
+
+    async def _next_payload(self, sub: Any,
+                            loop: asyncio.AbstractEventLoop) -> dict[str, Any] | None:
+        """The next message for the socket. With an API key, the key is checked again every
+        AUTH_RECHECK_SECONDS: once it is no longer active, the API_KEY_REVOKED notice."""
+        if self.api_key_id is None:
+            return await sub.get()  # type: ignore[no-any-return]
+        payload = await sub.get(max(self._recheck_at - loop.time(), 0.0))
+        if loop.time() >= self._recheck_at:
+            self._recheck_at = loop.time() + AUTH_RECHECK_SECONDS
+            if not await self._key_still_active(self.api_key_id):
+                return {"type": API_KEY_REVOKED}  # shut, whatever came
+        return payload  # type: ignore[no-any-return]
+
+    async def _key_still_active(self, api_key_id: str) -> bool:
+        try:
+            return bool(await run_db(_key_active, api_key_id))
+        except Exception:  # the database away: try again at the next check
+            logger.warning("could not re-check a socket's API key", exc_info=True)
+            return True
 
     def _follow(self, execution_id: str, after: int) -> None:
         if execution_id in self.followers and not self.followers[execution_id].done():
@@ -283,11 +292,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         content = clean_content(frame)
         key = services.clean_idempotency_key(frame.get("idempotency_key"))
         await run_db(enforce, self.auth)
-        turn = await run_db(services.turn_start, workspace=self.workspace,
-                            session_id=self.session_id, content=content, user_id=self.user_id,
-                            idempotency_key=key)
-        if turn.spec is not None:
-            runner.start(turn.spec)
+        turn = await runner.start_turn(run_db(
+            services.turn_start, workspace=self.workspace, session_id=self.session_id,
+            content=content, user_id=self.user_id, idempotency_key=key))
         self._follow(turn.execution_id, 0)
 
     async def _cancel(self, frame: dict[str, Any]) -> None:

@@ -20,14 +20,14 @@ from agents.models import Agent
 from agents.preparation import PreparedAgent, prepare_agent, render_prompts
 from agents.runtime.context_window import fit_history, history_budget
 from agents.runtime.tools.memory import memory_tools
-from agents.runtime.types import AgentRun
+from agents.runtime.types import Message as RuntimeMessage
 from chat.models import Feedback, IdempotencyKey, Message, Session
 from chat.selectors import history_newest_first, session_get
 from chat.summaries import Fold, fold_after_turn, history_with_summary
 from executions import bus
 from executions.models import ACTIVE_STATUSES, FINISHED_STATUSES, Execution, ExecutionStatus
-from executions.runner import TurnSpec
-from executions.services import FinishedRun, execution_create, execution_recover
+from executions.services import execution_create, execution_recover
+from executions.types import RunResult, TurnSpec
 from promptrails.errors import IdempotencyConflict, InvalidInput, NotFound, SessionBusy
 from promptrails.ids import new_id
 from promptrails.models import Workspace
@@ -96,7 +96,6 @@ class Turn:
     session_id: str
     user_message: Message
     spec: TurnSpec | None  # None: an idempotent retry of a turn that was already started
-    replay: bool = False
 
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -129,7 +128,7 @@ def _idempotent_turn(workspace: Workspace, key: str, session_id: str, content: s
     if user_message is None:  # the session was deleted since
         raise NotFound("chat session")
     return Turn(execution_id=record.execution_id, session_id=record.session_id,
-                user_message=user_message, spec=None, replay=True)
+                user_message=user_message, spec=None)
 
 
 def _lease_until() -> Any:
@@ -231,7 +230,7 @@ def turn_start(
     templates as ``context`` ({} when absent), never mixed into the message.
 
     With an idempotency key, a retry of the same request returns the turn it started
-    (``replay=True``, nothing new is written); the same key with another body is a 409.
+    (with no spec: nothing new is written or run); the same key with another body is a 409.
     """
     session = session_get(workspace=workspace, session_id=session_id, for_turn=True)
     if idempotency_key is not None:
@@ -243,24 +242,8 @@ def turn_start(
         raise InvalidInput({"agent_id": ["This session's agent no longer exists."]})
     prepared = prepare_agent(workspace=workspace, agent=agent,
                              revision=session.workspace.config_revision)
-    system, user_text = render_prompts(
-        prepared,
-        variables={"message": content, "input": content, "metadata": session.metadata,
-                   "session": {"id": session.id, "title": session.title},
-                   "context": client_context if client_context is not None else {}},
-    )
     execution_id = new_id()
-    tools = prepared.tools
-    if prepared.memory_enabled:
-        system, tools = _with_memory(session, prepared, system, content)
-    fold: Fold | None = None
-    if prepared.context_strategy == "summary":
-        system, history, fold = history_with_summary(
-            session=session, prepared=prepared, system=system, user_text=user_text,
-            execution_id=execution_id)
-    else:
-        budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
-        history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
+    prompt = _turn_prompt(session, prepared, content, client_context, execution_id)
     written: tuple[Execution, Message] | None = None
     for _ in range(2):
         try:
@@ -285,27 +268,65 @@ def turn_start(
     if written is None:
         raise SessionBusy(retry_after=1)
     execution, user_message = written
-    run = AgentRun(
-        model=prepared.model, fallback=prepared.fallback, system=system, history=history,
-        user_message=user_text, tools=tools, temperature=prepared.temperature,
-        top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
-        timeout=settings.PROVIDER_TIMEOUT_SECONDS, approval_required=prepared.approval_required,
+    return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
+                spec=_turn_spec(prepared, prompt, execution, user_message))
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """What the model gets for a turn: prompts, the history that fits, tools, and the
+    summary fold to run after it (when the history no longer all fits)."""
+
+    system: str
+    user_text: str
+    history: tuple[RuntimeMessage, ...]
+    tools: tuple[Any, ...]
+    fold: Fold | None
+
+
+def _turn_prompt(session: Session, prepared: PreparedAgent, content: str,
+                 client_context: dict[str, Any] | None, execution_id: str) -> _Prompt:
+    """The prompts rendered in the sandbox, the subject's memories when enabled, and the
+    history that fits the model's context budget (O(window), not O(session))."""
+    system, user_text = render_prompts(
+        prepared,
+        variables={"message": content, "input": content, "metadata": session.metadata,
+                   "session": {"id": session.id, "title": session.title},
+                   "context": client_context if client_context is not None else {}},
     )
-    spec = TurnSpec(
+    tools = prepared.tools
+    if prepared.memory_enabled:
+        system, tools = _with_memory(session, prepared, system, content)
+    fold: Fold | None = None
+    if prepared.context_strategy == "summary":
+        system, history, fold = history_with_summary(
+            session=session, prepared=prepared, system=system, user_text=user_text,
+            execution_id=execution_id)
+    else:
+        budget = history_budget(prepared.model, prepared.max_tokens, system, user_text)
+        history = tuple(fit_history(history_newest_first(session_id=session.id), budget))
+    return _Prompt(system=system, user_text=user_text, history=history, tools=tools, fold=fold)
+
+
+def _turn_spec(prepared: PreparedAgent, prompt: _Prompt, execution: Execution,
+               user_message: Message) -> TurnSpec:
+    """The run of a turn whose rows are written, with the session's hooks."""
+    execution_id, session_id = execution.pk, user_message.session_id
+    return TurnSpec(
         execution_id=execution_id,
-        run=run,
+        run=prepared.agent_run(system=prompt.system, user_message=prompt.user_text,
+                               history=prompt.history, tools=prompt.tools),
         approval_timeout_seconds=prepared.approval_timeout_seconds,
         approval_on_timeout=prepared.approval_on_timeout,
         first_event={"type": "execution", "execution_id": execution_id,
                      "user_message_id": user_message.id},
-        on_finish=partial(turn_finish, session_id=session.id),
-        on_heartbeat=partial(turn_lease_renew, session_id=session.id,
+        on_finish=partial(turn_finish, session_id=session_id),
+        on_heartbeat=partial(turn_lease_renew, session_id=session_id,
                              execution_id=execution_id),
-        after_finish=partial(fold_after_turn, fold=fold) if fold is not None else None,
+        after_finish=(partial(fold_after_turn, fold=prompt.fold)
+                      if prompt.fold is not None else None),
         execution=execution,
     )
-    return Turn(execution_id=execution_id, session_id=session.id, user_message=user_message,
-                spec=spec)
 
 
 def _with_memory(session: Session, prepared: PreparedAgent, system: str,
@@ -351,7 +372,7 @@ def turn_release_ended(*, session_id: str, execution_id: str) -> None:
             turn_execution_id=None, turn_lease_until=None)
 
 
-def turn_finish(finished: FinishedRun, *, session_id: str) -> Message | None:
+def turn_finish(finished: RunResult, *, session_id: str) -> Message | None:
     """Store the reply (partial ones marked incomplete) and release the session."""
     if not (finished.status == "completed" or finished.content):
         Session.objects.filter(pk=session_id).update(updated_at=timezone.now(),
@@ -403,7 +424,7 @@ def message_store(*, session_id: str, releasing: str | None = None, **fields: An
     return message
 
 
-def turn_interrupted(finished: FinishedRun, execution: Execution) -> None:
+def turn_interrupted(finished: RunResult, execution: Execution) -> None:
     """Recovery hook: a turn whose process died keeps its partial reply; the session is freed.
 
     Only a turn's own session, as the turn left it: a session of the execution's workspace

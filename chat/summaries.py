@@ -39,7 +39,7 @@ from chat.models import Message, Session, Summary
 from chat.selectors import history_units_newest_first
 from executions import bus
 from executions.models import Span, SpanKind, SpanStatus
-from executions.services import FinishedRun
+from executions.types import RunResult
 from promptrails.db import run_db
 
 logger = logging.getLogger("promptrails.chat.summaries")
@@ -224,7 +224,7 @@ async def wait_idle(limit: float = 30.0) -> None:
             await asyncio.gather(*list(_active.values()), return_exceptions=True)
 
 
-async def fold_after_turn(finished: FinishedRun, *, fold: Fold) -> Summary | None:
+async def fold_after_turn(finished: RunResult, *, fold: Fold) -> Summary | None:
     """The follow-up of a turn that outgrew the window (see the module docstring)."""
     task = asyncio.current_task()
     if fold.session_id in _active or task is None:

@@ -72,10 +72,7 @@ async def _start(request: HttpRequest, session_id: str) -> services.Turn:
             user_id=auth.user.pk if auth.user is not None else None, idempotency_key=key,
         )
 
-    turn = await authenticated(request, begin)
-    if turn.spec is not None:
-        runner.start(turn.spec)
-    return turn
+    return await runner.start_turn(authenticated(request, begin))
 
 
 async def _until_finished(execution_id: str) -> None:

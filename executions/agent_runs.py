@@ -6,14 +6,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from agents.models import Agent
 from agents.preparation import prepare_agent, render_prompts
-from agents.runtime.types import AgentRun
-from executions.runner import TurnSpec
 from executions.services import execution_create
+from executions.types import Started, TurnSpec
 from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
@@ -48,7 +46,9 @@ def _message_of(payload: dict[str, Any]) -> str:
 
 def agent_execute_start(
     *, workspace: Workspace, agent_id: str, body: dict[str, Any], user_id: int | None
-) -> TurnSpec:
+) -> Started:
+    """Validate the request, create the execution and describe its run (started by
+    executions.runner.start_turn)."""
     agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
     if agent is None:
         raise NotFound("agent")
@@ -72,14 +72,10 @@ def agent_execute_start(
             agent_version_id=prepared.version_id, input=payload, session_id=session_id or None,
             user_id=user_id, model=prepared.model.model_id,
         )
-    run = AgentRun(
-        model=prepared.model, fallback=prepared.fallback, system=system, history=(),
-        user_message=user_text, tools=prepared.tools, temperature=prepared.temperature,
-        top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
-        timeout=settings.PROVIDER_TIMEOUT_SECONDS, approval_required=prepared.approval_required,
-    )
-    return TurnSpec(execution_id=execution.id, run=run,
+    run = prepared.agent_run(system=system, user_message=user_text)
+    spec = TurnSpec(execution_id=execution.id, run=run,
                     approval_timeout_seconds=prepared.approval_timeout_seconds,
                     approval_on_timeout=prepared.approval_on_timeout,
                     first_event={"type": "execution", "execution_id": execution.id},
                     execution=execution)
+    return Started(execution_id=execution.id, spec=spec)

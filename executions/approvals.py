@@ -23,14 +23,12 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
 from agents.preparation import prepare_agent
 from agents.runtime.types import (
-    AgentRun,
     LlmCall,
     Message,
     Parked,
@@ -49,8 +47,7 @@ from executions.models import (
     Span,
     SpanKind,
 )
-from executions.runner import FinishHook, HeartbeatHook, TurnSpec
-from executions.services import FinishedRun
+from executions.types import FinishHook, HeartbeatHook, TurnSpec
 from promptrails.api.formats import iso
 from promptrails.errors import InvalidInput, NotAllowed, NotFound
 from promptrails.ids import new_id
@@ -259,13 +256,7 @@ def resume_spec(approval: Approval) -> TurnSpec | None:
         _end_parked(execution, approval.state, status="failed",
                     error=f"could not resume the run: {type(exc).__name__}")
         return None
-    run = AgentRun(
-        model=prepared.model, fallback=prepared.fallback, system=state["system"], history=(),
-        user_message="", tools=prepared.tools, temperature=prepared.temperature,
-        top_p=prepared.top_p, max_tokens=prepared.max_tokens, budget=prepared.budget,
-        timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-        approval_required=prepared.approval_required, resume=resume,
-    )
+    run = prepared.agent_run(system=state["system"], user_message="", resume=resume)
     on_finish, on_heartbeat = _hooks(execution)
     return TurnSpec(execution_id=execution.pk, run=run, on_finish=on_finish,
                     on_heartbeat=on_heartbeat, execution=execution,
@@ -284,7 +275,7 @@ def _end_parked(execution: Execution, state: dict[str, Any], *, status: str,
     terminal event in one transaction, published after commit."""
     parked_at = state.get("parked_at") or time.time()
     started = execution.started_at.timestamp() if execution.started_at else parked_at
-    finished = FinishedRun(
+    finished = RunResult(
         execution_id=execution.pk, status=status, content=state.get("content", ""),
         error=error, incomplete=True, usage=Usage(**state.get("usage", {})),
         cost=state.get("cost", 0.0), model_id=state.get("model_id", "") or execution.model,

@@ -233,30 +233,44 @@ async def subscribe(*groups: str) -> AsyncIterator[Subscription]:
     relay = None
     try:
         if layer is not None:
-            # Only a receive() that is cancelled cleans a channel up (channels-redis has no
-            # delete_channel), so the relay must be receiving before anything else can be
-            # interrupted; opening is shielded and, if we are cancelled meanwhile, its relay
-            # is cancelled as soon as it exists. Otherwise each interrupted opening leaks a
-            # channel and its Redis subscription.
-            opening = loop.create_task(_open(layer, queue))
-            try:
-                channel, relay = await asyncio.shield(opening)
-            except asyncio.CancelledError:
-                opening.add_done_callback(_cancel_relay)
-                raise
+            channel, relay = await _open_shielded(loop, layer, queue)
             for group in groups:
                 await layer.group_add(group, channel)
         yield Subscription(queue)
     finally:
-        for group in groups:
-            members = _local.get(group)
-            if members is not None:
-                members.discard(entry)
-                if not members:
-                    _local.pop(group, None)
+        _leave_local(groups, entry)
         if relay is not None:
             relay.cancel()
         if layer is not None and channel is not None:
-            for group in groups:
-                with contextlib.suppress(Exception):
-                    await layer.group_discard(group, channel)
+            await _leave_remote(layer, channel, groups)
+
+
+async def _open_shielded(loop: asyncio.AbstractEventLoop, layer: Any,
+                         queue: asyncio.Queue[dict[str, Any]]
+                         ) -> tuple[str, asyncio.Task[None]]:
+    """Only a receive() that is cancelled cleans a channel up (channels-redis has no
+    delete_channel), so the relay must be receiving before anything else can be
+    interrupted; opening is shielded and, if we are cancelled meanwhile, its relay is
+    cancelled as soon as it exists. Otherwise each interrupted opening leaks a channel and
+    its Redis subscription."""
+    opening = loop.create_task(_open(layer, queue))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_cancel_relay)
+        raise
+
+
+def _leave_local(groups: tuple[str, ...], entry: tuple[Any, Any]) -> None:
+    for group in groups:
+        members = _local.get(group)
+        if members is not None:
+            members.discard(entry)
+            if not members:
+                _local.pop(group, None)
+
+
+async def _leave_remote(layer: Any, channel: str, groups: tuple[str, ...]) -> None:
+    for group in groups:
+        with contextlib.suppress(Exception):
+            await layer.group_discard(group, channel)

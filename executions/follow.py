@@ -3,7 +3,8 @@
 Subscribe to the bus first, then replay what exists (the in-process run's memory, else
 the durable log); then yield live events, skipping what was replayed. A live event past
 a gap means some events were published before we subscribed and are not yet readable:
-fill the gap from the local run or the log (the runner flushes every ~100 ms) first.
+fill the gap from the local run or the log (the runner flushes every
+runner.FLUSH_INTERVAL, 0.2 s) first.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ GAP_TIMEOUT = 5.0
 
 
 async def _read(execution_id: str, after: int) -> list[log.Event]:
-    local = runner.local_run(execution_id)
+    local = runner.events_after(execution_id, after)
     if local is not None:
-        return local.events_after(after)
+        return local
     events = await run_db(log.read, execution_id, after)
     if not events:
         # The run may have ended between the two checks: its memory is gone, read again.
-        local = runner.local_run(execution_id)
+        local = runner.events_after(execution_id, after)
         if local is not None:
-            return local.events_after(after)
+            return local
     return events
 
 
@@ -56,61 +57,87 @@ async def follow_batches(
     """Like `follow`, but yields every event that is already waiting as one list, so a
     transport can write a burst of tokens in one send instead of one send per token."""
     interval = keepalive if keepalive is not None else settings.SSE_KEEPALIVE_SECONDS
-    last = after
+    follower = _Follower(execution_id, after)
     async with bus.subscribe(bus.execution_group(execution_id)) as live:
-        replay = await _read(execution_id, last)
-        for index, event in enumerate(replay):
-            if event["type"] in log.TERMINAL_TYPES:
-                yield replay[: index + 1]
-                return
+        replay, ended = await follower.replay()
         if replay:
             yield replay
-            last = replay[-1]["seq"]
-        # Already over (e.g. Last-Event-ID at the terminal event): nothing more will come.
-        tail = await _ended_tail(execution_id, last, after)
-        if tail is not None:
-            if tail:
-                yield tail
+        if ended:
             return
-        while True:
+        # Already over (e.g. Last-Event-ID at the terminal event): nothing more will come.
+        tail = await follower.ended_tail()
+        while tail is None:
             received = await live.get(wait=interval)
             if received is None:
                 yield [KEEPALIVE]
-                tail = await _ended_tail(execution_id, last, after)
-                if tail is not None:
-                    if tail:
-                        yield tail
-                    return
+                tail = await follower.ended_tail()
                 continue
-            batch: list[dict[str, Any]] = []
-            for event in (received, *live.drain()):
-                seq = event.get("seq")
-                if not isinstance(seq, int):
-                    continue
-                if seq <= last:
-                    if event.get("type") in log.TERMINAL_TYPES:
-                        # the end of a run whose process died, numbered after what its log
-                        # had: this follower saw more live, and has not had an end yet
-                        batch.append({**event, "seq": last + 1})
-                        yield batch
-                        return
-                    continue
-                if seq > last + 1:
-                    async for item in _fill_gap(execution_id, last, seq):
-                        batch.append(item)
-                        last = item["seq"]
-                        if item["type"] in log.TERMINAL_TYPES:
-                            # the log ends before this event: the run was ended elsewhere
-                            # (recovered while its process was starved) and this is its end
-                            yield batch
-                            return
-                batch.append(event)
-                last = seq
-                if event["type"] in log.TERMINAL_TYPES:
-                    yield batch
-                    return
+            batch, ended = await follower.take((received, *live.drain()))
             if batch:
                 yield batch
+            if ended:
+                return
+        if tail:
+            yield tail
+
+
+class _Follower:
+    """Where one follower is: `last`, the sequence number of the last event it yielded."""
+
+    def __init__(self, execution_id: str, after: int) -> None:
+        self.execution_id = execution_id
+        self.after = after
+        self.last = after
+
+    async def replay(self) -> tuple[list[log.Event], bool]:
+        """What exists already (up to the terminal event, if any); True if it ended."""
+        events = await _read(self.execution_id, self.last)
+        for index, event in enumerate(events):
+            if event["type"] in log.TERMINAL_TYPES:
+                return events[: index + 1], True
+        if events:
+            self.last = events[-1]["seq"]
+        return events, False
+
+    async def ended_tail(self) -> list[log.Event] | None:
+        return await _ended_tail(self.execution_id, self.last, self.after)
+
+    async def take(self, events: tuple[dict[str, Any], ...]) -> tuple[list[log.Event], bool]:
+        """A burst of live events as the next batch: in order, none twice, gaps filled from
+        the log; True once the batch ends with the terminal event."""
+        batch: list[log.Event] = []
+        for event in events:
+            if await self._add(event, batch):
+                return batch, True
+        return batch, False
+
+    async def _add(self, event: dict[str, Any], batch: list[log.Event]) -> bool:
+        seq = event.get("seq")
+        if not isinstance(seq, int):
+            return False
+        if seq <= self.last:
+            if event.get("type") not in log.TERMINAL_TYPES:
+                return False  # yielded already
+            # the end of a run whose process died, numbered after what its log had: this
+            # follower saw more live, and has not had an end yet
+            batch.append({**event, "seq": self.last + 1})
+            return True
+        if seq > self.last + 1 and await self._fill(seq, batch):
+            return True
+        batch.append(event)
+        self.last = seq
+        return event["type"] in log.TERMINAL_TYPES
+
+    async def _fill(self, upto: int, batch: list[log.Event]) -> bool:
+        """The events missing before `upto`, from the local run or the log."""
+        async for item in _fill_gap(self.execution_id, self.last, upto):
+            batch.append(item)
+            self.last = item["seq"]
+            if item["type"] in log.TERMINAL_TYPES:
+                # the log ends before this event: the run was ended elsewhere (recovered
+                # while its process was starved) and this is its end
+                return True
+        return False
 
 
 async def _fill_gap(execution_id: str, last: int, upto: int) -> AsyncIterator[log.Event]:
@@ -139,7 +166,7 @@ async def _ended_tail(execution_id: str, last: int, after: int) -> list[log.Even
     wrote it: then that seq may have been a live event of the dead process (the client of
     a killed server resuming elsewhere), and the end is sent rather than lost.
     """
-    if runner.local_run(execution_id) is not None:
+    if runner.runs_here(execution_id):
         return None
     status = await run_db(_status, execution_id)
     if status not in FINISHED_STATUSES:

@@ -19,16 +19,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 
 from agents.runtime.loop import run_agent
 from agents.runtime.types import (
-    AgentRun,
     ContentEvent,
     RunEvent,
     RunState,
@@ -37,38 +36,12 @@ from agents.runtime.types import (
     ToolStartEvent,
 )
 from executions import bus, log, services, traces
-from executions.services import FinishedRun
+from executions.types import AfterHook, RunResult, Startable, TurnSpec
 from promptrails.db import run_db
 from promptrails.storable import storable_text
 
-if TYPE_CHECKING:
-    from executions.models import Execution
-
 logger = logging.getLogger("promptrails.runner")
 FLUSH_INTERVAL = 0.2
-FinishHook = Callable[[FinishedRun], object]  # sync; runs inside the finishing transaction
-HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
-# async; a follow-up task started once the end is stored and the terminal event published
-# (e.g. the session's summarizer): it never delays the turn and its failure is its own
-AfterHook = Callable[[FinishedRun], Awaitable[object]]
-
-
-@dataclass
-class TurnSpec:
-    execution_id: str
-    run: AgentRun
-    first_event: dict[str, Any] | None = None
-    on_finish: FinishHook | None = None
-    on_heartbeat: HeartbeatHook | None = None
-    after_finish: AfterHook | None = None
-    # the row as its starter created it: what the trace needs (ids, trace id, agent name,
-    # input) without reading it again at the end of the turn
-    execution: Execution | None = None
-    # parking: how long a call needing approval waits, and what then happens
-    approval_timeout_seconds: float = 86400.0
-    approval_on_timeout: str = "deny"
-    # a resumed run: the events its execution had before it parked (the sequence goes on)
-    replay: list[log.Event] = field(default_factory=list)
 
 
 @dataclass
@@ -79,7 +52,7 @@ class LocalRun:
     events: list[log.Event] = field(default_factory=list)
     pending: list[log.Event] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: FinishedRun | None = None
+    finished: RunResult | None = None
     cancel_requested: bool = False
     abandoned: bool = False
     agent_task: asyncio.Task[Any] | None = None
@@ -141,28 +114,38 @@ async def _housekeeping() -> None:
             renew = now - last_renew >= max(lease / 3, 0.5)
             if renew:
                 last_renew = now
-            try:
-                cancelled, ended = await run_db(_beat, runs, renew)
-            except Exception:
-                logger.exception("heartbeat failed")
-                cancelled, ended = set(), set()
-            for run in runs:
-                if run.spec.execution_id in ended:
-                    run.abandon()
-                elif run.spec.execution_id in cancelled:
-                    run.cancel()
+            await _heartbeat(runs, renew)
         if settings.SWEEPS and now - last_sweep >= max(lease / 2, 1):
             last_sweep = now
-            try:
-                await run_db(services.executions_recover_stale)
-            except Exception:
-                logger.exception("recovery sweep failed")
-            try:
-                from executions import approvals
+            await _sweep()
 
-                start_all(await run_db(approvals.approvals_expire_due))
-            except Exception:
-                logger.exception("approval expiry sweep failed")
+
+async def _heartbeat(runs: list[LocalRun], renew: bool) -> None:
+    """Renew the runs' leases (when due); stop those cancelled or ended elsewhere."""
+    try:
+        cancelled, ended = await run_db(_beat, runs, renew)
+    except Exception:
+        logger.exception("heartbeat failed")
+        return
+    for run in runs:
+        if run.spec.execution_id in ended:
+            run.abandon()
+        elif run.spec.execution_id in cancelled:
+            run.cancel()
+
+
+async def _sweep() -> None:
+    """End the runs whose process died; decide the approvals that are overdue."""
+    try:
+        await run_db(services.executions_recover_stale)
+    except Exception:
+        logger.exception("recovery sweep failed")
+    try:
+        from executions import approvals
+
+        start_all(await run_db(approvals.approvals_expire_due))
+    except Exception:
+        logger.exception("approval expiry sweep failed")
 
 
 def _ensure_housekeeping(loop: asyncio.AbstractEventLoop) -> None:
@@ -185,6 +168,34 @@ def running_count() -> int:
 
 def local_run(execution_id: str) -> LocalRun | None:
     return _RUNS.get(execution_id)
+
+
+def runs_here(execution_id: str) -> bool:
+    """Whether the execution runs in this process (its events are in memory here)."""
+    return execution_id in _RUNS
+
+
+def events_after(execution_id: str, seq: int) -> list[log.Event] | None:
+    """The events after `seq` of an execution that runs in this process; None when it does
+    not run here (then its events are in the log)."""
+    run = _RUNS.get(execution_id)
+    return None if run is None else run.events_after(seq)
+
+
+S = TypeVar("S", bound=Startable)
+
+
+async def start_turn(described: Awaitable[S]) -> S:
+    """The one way a transport starts a turn (REST and SSE send, WebSocket, browser chat,
+    agent execute): `described` is its trip to the database thread, which validated the
+    request, stored what the turn needs and described the run (chat.services.turn_start,
+    executions.agent_runs.agent_execute_start). The run then starts here, as a task of
+    this event loop that no connection owns. A turn without a spec (an idempotent retry)
+    already runs wherever it was started: the transport follows it."""
+    turn = await described
+    if turn.spec is not None:
+        start(turn.spec)
+    return turn
 
 
 def start(spec: TurnSpec) -> LocalRun:
@@ -308,39 +319,12 @@ async def _run(run: LocalRun) -> None:
     started = time.monotonic()
     state = RunState()
     helpers: list[asyncio.Task[Any]] = []
-    finished: FinishedRun | None = None
+    finished: RunResult | None = None
     try:
         if spec.first_event is not None:
             await _emit(run, spec.first_event)
-        loop = asyncio.get_running_loop()
-        helpers = [loop.create_task(_control(run))]
-
-        async def emit(item: RunEvent) -> None:
-            await _emit(run, _event_of(item))
-
-        run.agent_task = loop.create_task(run_agent(spec.run, emit, state))
-        if run.cancel_requested:
-            run.agent_task.cancel()
-        try:
-            result = await run.agent_task
-            if result.parked is not None:
-                if not run.cancel_requested and await _park(run, result):
-                    return
-                result = replace(result, status="cancelled", error="cancelled",
-                                 incomplete=True, parked=None)
-            finished = FinishedRun(
-                execution_id=spec.execution_id, status=result.status, content=result.content,
-                error=result.error, incomplete=result.incomplete, usage=result.usage,
-                cost=result.cost, model_id=result.model_id, tool_calls=result.tool_calls,
-                tool_runs=result.tool_runs, llm_calls=result.llm_calls,
-                duration_ms=_ms(started),
-            )
-        except asyncio.CancelledError:
-            if not run.cancel_requested:
-                raise
-            finished = (_partial(spec, state, started, "failed", run.storage_error)
-                        if run.storage_error is not None
-                        else _partial(spec, state, started, "cancelled", "cancelled"))
+        helpers = [asyncio.get_running_loop().create_task(_control(run))]
+        finished = await _run_agent(run, state, started)
     except asyncio.CancelledError:
         finished = _partial(spec, state, started, "failed", "interrupted")
         raise
@@ -348,19 +332,54 @@ async def _run(run: LocalRun) -> None:
         logger.exception("execution %s failed", spec.execution_id)
         finished = _partial(spec, state, started, "failed", f"internal error: {exc}")
     finally:
-        for task in helpers:
-            task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
-        if finished is not None and not run.abandoned:
-            await _finish(run, finished)
-            if spec.after_finish is not None:
-                _follow_up(spec.after_finish, run.finished or finished)
-        if _RUNS.get(spec.execution_id) is run:  # not a resumed run of it, started meanwhile
-            del _RUNS[spec.execution_id]
-        run.done.set()
+        await _end(run, helpers, finished)
 
 
-def _follow_up(hook: AfterHook, finished: FinishedRun) -> None:
+async def _run_agent(run: LocalRun, state: RunState, started: float) -> RunResult | None:
+    """Run the agent loop as a task a cancel can stop: how the run ended (partial when
+    cancelled, or when its events could not be stored), or None when it parked."""
+    spec = run.spec
+
+    async def emit(item: RunEvent) -> None:
+        await _emit(run, _event_of(item))
+
+    run.agent_task = asyncio.get_running_loop().create_task(run_agent(spec.run, emit, state))
+    if run.cancel_requested:
+        run.agent_task.cancel()
+    try:
+        result = await run.agent_task
+        if result.parked is not None:
+            if not run.cancel_requested and await _park(run, result):
+                return None
+            result = replace(result, status="cancelled", error="cancelled",
+                             incomplete=True, parked=None)
+    except asyncio.CancelledError:
+        if not run.cancel_requested:
+            raise
+        if run.storage_error is not None:
+            return _partial(spec, state, started, "failed", run.storage_error)
+        return _partial(spec, state, started, "cancelled", "cancelled")
+    return replace(result, execution_id=spec.execution_id, duration_ms=_ms(started))
+
+
+async def _end(run: LocalRun, helpers: list[asyncio.Task[Any]],
+               finished: RunResult | None) -> None:
+    """Stop the run's helpers, store its end (unless it parked or was abandoned), start
+    its follow-up, and forget it."""
+    spec = run.spec
+    for task in helpers:
+        task.cancel()
+    await asyncio.gather(*helpers, return_exceptions=True)
+    if finished is not None and not run.abandoned:
+        await _finish(run, finished)
+        if spec.after_finish is not None:
+            _follow_up(spec.after_finish, run.finished or finished)
+    if _RUNS.get(spec.execution_id) is run:  # not a resumed run of it, started meanwhile
+        del _RUNS[spec.execution_id]
+    run.done.set()
+
+
+def _follow_up(hook: AfterHook, finished: RunResult) -> None:
     async def guarded() -> None:
         try:
             await hook(finished)
@@ -374,21 +393,17 @@ def _follow_up(hook: AfterHook, finished: FinishedRun) -> None:
 
 
 def _partial(spec: TurnSpec, state: RunState, started: float, status: str,
-             error: str) -> FinishedRun:
-    return FinishedRun(
-        execution_id=spec.execution_id, status=status, content=state.content, error=error,
-        incomplete=True, usage=state.usage, cost=state.cost,
-        model_id=state.model_id or spec.run.model.model_id, tool_calls=tuple(state.tool_calls),
-        tool_runs=tuple(state.tool_runs), llm_calls=tuple(state.llm_calls),
-        duration_ms=_ms(started),
-    )
+             error: str) -> RunResult:
+    return replace(state.result(status, error, incomplete=True),
+                   model_id=state.model_id or spec.run.model.model_id,
+                   execution_id=spec.execution_id, duration_ms=_ms(started))
 
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _store(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> None:
+def _store(spec: TurnSpec, finished: RunResult, events: list[log.Event]) -> None:
     """The end of a run in one transaction: the execution, its spans, the starter's finish
     hook (the reply), and the log's last events up to the terminal one — a follower that
     reads "done" from the log finds the reply stored."""
@@ -400,7 +415,7 @@ def _store(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> No
         log.append(spec.execution_id, events)
 
 
-def _store_failed(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]) -> bool:
+def _store_failed(spec: TurnSpec, finished: RunResult, events: list[log.Event]) -> bool:
     """The end of a run whose end could not be stored as it was (its events, its reply):
     `finished` (failed, with the reason) in one transaction, unless the execution was
     already ended elsewhere (then nothing: like an abandoned run). Each event is written
@@ -409,20 +424,25 @@ def _store_failed(spec: TurnSpec, finished: FinishedRun, events: list[log.Event]
     whatever the reply holds. False if even that could not be stored."""
     contents = dict.fromkeys((finished.content, storable_text(finished.content), ""))
     for content in contents:
-        attempt = replace(finished, content=content)
         try:
-            with transaction.atomic():
-                if not services.execution_finish(finished=attempt, if_active=True):
-                    return False
-                traces.spans_record(attempt, execution=spec.execution)
-                if spec.on_finish is not None:
-                    spec.on_finish(attempt)
-                _append_each(spec.execution_id, events)
-            return True
+            return _store_failed_as(spec, replace(finished, content=content), events)
         except Exception:
             logger.exception("could not store the failed end of execution %s",
                              spec.execution_id)
     return False
+
+
+def _store_failed_as(spec: TurnSpec, finished: RunResult, events: list[log.Event]) -> bool:
+    """One try of _store_failed, in one transaction: False (nothing written) when the
+    execution was already ended elsewhere."""
+    with transaction.atomic():
+        if not services.execution_finish(finished=finished, if_active=True):
+            return False
+        traces.spans_record(finished, execution=spec.execution)
+        if spec.on_finish is not None:
+            spec.on_finish(finished)
+        _append_each(spec.execution_id, events)
+    return True
 
 
 def _append_each(execution_id: str, events: list[log.Event]) -> None:
@@ -443,7 +463,7 @@ def _append_each(execution_id: str, events: list[log.Event]) -> None:
                          execution_id, exc)
 
 
-def _terminal(finished: FinishedRun) -> dict[str, Any]:
+def _terminal(finished: RunResult) -> dict[str, Any]:
     if finished.status == "completed":
         return {
             "type": "done",
@@ -455,7 +475,7 @@ def _terminal(finished: FinishedRun) -> dict[str, Any]:
     return {"type": "error", "message": message, "error": message}
 
 
-async def _finish(run: LocalRun, finished: FinishedRun) -> None:
+async def _finish(run: LocalRun, finished: RunResult) -> None:
     """Store the end (see _store) and publish the terminal event. When that cannot be
     stored — or the run's events could not be (run.storage_error) — the run ends failed
     with the reason instead (see _store_failed), so its session is freed now, not when
@@ -466,25 +486,36 @@ async def _finish(run: LocalRun, finished: FinishedRun) -> None:
         error = run.storage_error
         if error is None:
             terminal = {"seq": seq, **_terminal(finished)}
-            try:
-                await run_db(_store, run.spec, finished, [*pending, terminal])
-            except Exception as exc:
-                logger.exception("could not store the end of execution %s",
-                                 run.spec.execution_id)
-                error = f"could not store the end of the run ({type(exc).__name__})"
+            error = await _store_end(run.spec, finished, [*pending, terminal])
         if error is not None:
             finished = replace(finished, status="failed", error=error, incomplete=True)
             terminal = {"seq": seq, **_terminal(finished)}
-            try:
-                if not await run_db(_store_failed, run.spec, finished, [*pending, terminal]):
-                    logger.warning("the end of execution %s was not stored (ended elsewhere, "
-                                   "or the database refused it)", run.spec.execution_id)
-            except Exception:
-                logger.exception("could not store the end of execution %s",
-                                 run.spec.execution_id)
+            await _store_failed_end(run.spec, finished, [*pending, terminal])
     run.finished = finished
     run.events.append(terminal)
     await bus.publish(bus.execution_group(run.spec.execution_id), terminal)
+
+
+async def _store_end(spec: TurnSpec, finished: RunResult,
+                     events: list[log.Event]) -> str | None:
+    """Store the end (see _store); None, or why it could not be stored."""
+    try:
+        await run_db(_store, spec, finished, events)
+    except Exception as exc:
+        logger.exception("could not store the end of execution %s", spec.execution_id)
+        return f"could not store the end of the run ({type(exc).__name__})"
+    return None
+
+
+async def _store_failed_end(spec: TurnSpec, finished: RunResult,
+                            events: list[log.Event]) -> None:
+    """Store the failed end (see _store_failed); logged when even that is not stored."""
+    try:
+        if not await run_db(_store_failed, spec, finished, events):
+            logger.warning("the end of execution %s was not stored (ended elsewhere, "
+                           "or the database refused it)", spec.execution_id)
+    except Exception:
+        logger.exception("could not store the end of execution %s", spec.execution_id)
 
 
 async def _park(run: LocalRun, result: Any) -> bool:

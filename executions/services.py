@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.runtime.types import LlmCall, ToolCall, ToolRun, Usage
+from agents.runtime.types import Usage
 from executions import bus, log
 from executions.models import (
     ACTIVE_STATUSES,
@@ -22,42 +21,12 @@ from executions.models import (
     Execution,
     ExecutionStatus,
 )
+from executions.types import RunResult
 from promptrails.errors import NotAllowed
 from promptrails.ids import new_id
 from promptrails.models import Workspace
 
 logger = logging.getLogger("promptrails.executions")
-
-
-@dataclass(frozen=True)
-class FinishedRun:
-    """How a run ended; the runner hands it to execution_finish and to the starter's hook."""
-
-    execution_id: str
-    status: str  # completed | failed | cancelled
-    content: str
-    error: str | None
-    incomplete: bool
-    usage: Usage
-    cost: float
-    model_id: str
-    duration_ms: int
-    tool_calls: tuple[ToolCall, ...] = ()
-    tool_runs: tuple[ToolRun, ...] = ()
-    llm_calls: tuple[LlmCall, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def token_usage(self) -> dict[str, int]:
-        usage = {
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "total_tokens": self.usage.total_tokens,
-        }
-        if self.usage.cached_tokens:
-            usage["cached_tokens"] = self.usage.cached_tokens
-        if self.usage.reasoning_tokens:
-            usage["reasoning_tokens"] = self.usage.reasoning_tokens
-        return usage
 
 
 def execution_create(
@@ -114,7 +83,7 @@ def executions_ended(*, execution_ids: list[str]) -> set[str]:
     )
 
 
-def execution_finish(*, finished: FinishedRun, if_active: bool = False) -> bool:
+def execution_finish(*, finished: RunResult, if_active: bool = False) -> bool:
     """Store how the run ended; with `if_active`, only if it was not ended elsewhere (e.g.
     recovered as "interrupted"). True if the row was written."""
     now = timezone.now()
@@ -163,7 +132,7 @@ def _interrupted_event(seq: int) -> log.Event:
     return {"seq": seq, "type": "error", "message": INTERRUPTED, "error": INTERRUPTED}
 
 
-def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
+def execution_interrupt(*, execution_id: str) -> RunResult | None:
     """End an execution whose process died: failed "interrupted", partial reply from the log.
 
     Returns what the run had produced, or None when it was not stale after all. The log's
@@ -194,7 +163,7 @@ def execution_interrupt(*, execution_id: str) -> FinishedRun | None:
             Execution.objects.filter(pk=execution_id).update(
                 output={"content": content, "incomplete": True}
             )
-    return FinishedRun(
+    return RunResult(
         execution_id=execution_id, status="failed", content=content, error=INTERRUPTED,
         incomplete=True, usage=Usage(), cost=0.0, model_id="", duration_ms=0,
     )
@@ -223,7 +192,7 @@ def stale_execution_ids(limit: int = 100) -> list[str]:
 
 # What the starter of runs does with one whose process died: called inside the recovery
 # transaction with what the run produced and the execution row as recovery left it.
-RecoveryHook = Callable[[FinishedRun, Execution], None]
+RecoveryHook = Callable[[RunResult, Execution], None]
 _recovery_hooks: list[RecoveryHook] = []
 
 

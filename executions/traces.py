@@ -21,9 +21,8 @@ from django.utils import timezone
 
 from agents.runtime.tools import BUILTIN_TOOLS
 from agents.runtime.types import LlmCall, ToolRun
-from executions import services
 from executions.models import Execution, Span, SpanKind, SpanStatus
-from executions.services import FinishedRun
+from executions.types import RunResult
 
 logger = logging.getLogger("promptrails.traces")
 
@@ -117,7 +116,7 @@ def _tool_span(execution: Execution, root: Span, run: ToolRun) -> Span:
     )
 
 
-def spans_build(execution: Execution, finished: FinishedRun,
+def spans_build(execution: Execution, finished: RunResult,
                 ended_at: datetime | None = None) -> list[Span]:
     """The spans of a finished turn: root agent span first, then its children in time order."""
     # The runner measured the turn (monotonic); children carry wall-clock starts. The root
@@ -162,7 +161,7 @@ def spans_build(execution: Execution, finished: FinishedRun,
     return [root, *children]
 
 
-def spans_record(finished: FinishedRun, *, execution: Execution | None = None) -> list[Span]:
+def spans_record(finished: RunResult, *, execution: Execution | None = None) -> list[Span]:
     """Write the turn's spans in one batch (called inside the runner's finishing transaction).
 
     `execution` is the row as created (its identity, trace id, agent and input do not change
@@ -186,7 +185,7 @@ def spans_record(finished: FinishedRun, *, execution: Execution | None = None) -
     return spans
 
 
-def _interrupted(finished: FinishedRun, execution: Execution) -> None:
+def spans_interrupted(finished: RunResult, execution: Execution) -> None:
     """Recovery of a run whose process died: a root span (error "interrupted") covering the
     time it ran; its model and tool calls died with the process and are not known."""
     from dataclasses import replace
@@ -197,5 +196,3 @@ def _interrupted(finished: FinishedRun, execution: Execution) -> None:
     spans_record(replace(finished, duration_ms=max(_ms(timezone.now() - since), 0)),
                  execution=execution)
 
-
-services.register_recovery_hook(_interrupted)

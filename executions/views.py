@@ -175,12 +175,13 @@ async def agent_execute(request: HttpRequest, agent_id: str) -> HttpResponseBase
     if not isinstance(sync, bool):
         raise InvalidInput({"sync": ["Must be a boolean."]}, message="sync must be a boolean.")
     user_id = auth.user.pk if auth.user is not None else None
-    spec = await run_db(agent_execute_start, workspace=auth.workspace, agent_id=agent_id,
-                        body=body, user_id=user_id)
-    local = runner.start(spec)
-    if sync:
+    started = await runner.start_turn(run_db(
+        agent_execute_start, workspace=auth.workspace, agent_id=agent_id, body=body,
+        user_id=user_id))
+    local = runner.local_run(started.execution_id)
+    if sync and local is not None:
         await asyncio.shield(local.done.wait())
-    execution = await run_db(Execution.objects.get, pk=spec.execution_id)
+    execution = await run_db(Execution.objects.get, pk=started.execution_id)
     payload = execution_data(execution)
     payload["execution_id"] = execution.id
     return json_data(payload)

@@ -62,6 +62,7 @@ from promptrails.storable import (
 
 from .pricing import cost_for
 from .providers import get_provider
+from .providers.base import Provider
 from .tools import BUILTIN_TOOLS, Tool, ToolError, build_registry
 from .types import (
     INVALID_ARGUMENTS_KEY,
@@ -111,6 +112,30 @@ class _Round:
     error: str | None = None
     incomplete: bool = False
     candidate_index: int = 0
+
+
+@dataclass
+class _Call:
+    """One logical call of one candidate model: its tries fold into one LlmCall."""
+
+    spec: ModelSpec
+    index: int
+    fallback: bool
+    started_at: float = field(default_factory=time.time)
+    t0: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+
+
+@dataclass
+class _Attempt:
+    """One try of a call: what its stream gave so far."""
+
+    round: _Round
+    t0: float = field(default_factory=time.monotonic)
+    usage: Usage = field(default_factory=Usage)
+    finish: str | None = None
+    ttft: float | None = None
+    started: bool = False
 
 
 def _ms(seconds: float) -> int:
@@ -181,6 +206,29 @@ def _storable_chunk(chunk: ProviderChunk) -> ProviderChunk:
     return chunk
 
 
+def _tool_output(result: Any, error: str | None) -> tuple[str, str | None]:
+    """A tool's result and error as the model and the log get them: text, storable, cut."""
+    if not isinstance(result, str):
+        result, error = "", f"tool returned {type(result).__name__}, not text"
+    result = storable_text(_capped(result))
+    if error is not None:
+        error = _capped(storable_text(error), 2000)
+    return result, error
+
+
+def _summary(call: ToolCall, tool: Tool | None, result: str, error: str | None,
+             denied: str | None) -> str:
+    """The short line a client shows for a finished call (``tool_end.summary``)."""
+    if denied is not None:
+        return f"{call.name}: {denied}"
+    if error is None and tool is not None:
+        try:
+            return tool.summarize(call.arguments, result)
+        except Exception:
+            return f"{call.name}: {result[:80]}"
+    return f"{call.name} failed: {error}"
+
+
 async def _next_chunk(
     agen: AsyncGenerator[ProviderChunk, None], idle: _IdleTimeout
 ) -> ProviderChunk | None:
@@ -235,19 +283,8 @@ class _Runner:
         await self.emit(ContentEvent(content=text))
 
     def _result(self, status: str, error: str | None = None, incomplete: bool = False) -> RunResult:
-        s = self.state
-        return RunResult(
-            status=status,
-            content=s.content,
-            usage=s.usage,
-            cost=s.cost,
-            model_id=s.model_id,
-            error=storable_text(error) if error is not None else None,
-            incomplete=incomplete,
-            tool_calls=tuple(s.tool_calls),
-            tool_runs=tuple(s.tool_runs),
-            llm_calls=tuple(s.llm_calls),
-        )
+        return self.state.result(status, storable_text(error) if error is not None else None,
+                                 incomplete)
 
     def _request(self, spec: ModelSpec) -> ModelRequest:
         tools = tuple(t.spec() for t in self.tools.values()) if spec.supports_tools else ()
@@ -262,146 +299,119 @@ class _Runner:
             timeout=self.run.timeout,
         )
 
-    def _record(
-        self,
-        spec: ModelSpec,
-        *,
-        usage: Usage,
-        ttft: float | None,
-        started_at: float,
-        t0: float,
-        finish: str | None,
-        attempts: int,
-        fallback: bool,
-        error: str | None,
-    ) -> None:
-        cost = cost_for(usage, spec)
+    def _record(self, call: _Call, attempt: _Attempt, error: str | None) -> None:
+        """The call's trace record (its tries folded in); its usage and cost count."""
+        spec = call.spec
+        cost = cost_for(attempt.usage, spec)
         self.state.llm_calls.append(
             LlmCall(
                 provider=spec.provider,
                 model_id=spec.model_id,
-                usage=usage,
+                usage=attempt.usage,
                 cost=cost,
-                ttft_ms=_ms(ttft) if ttft is not None else None,
-                duration_ms=_ms(time.monotonic() - t0),
-                finish_reason=finish,
-                attempts=attempts,
-                fallback=fallback,
+                ttft_ms=_ms(attempt.ttft) if attempt.ttft is not None else None,
+                duration_ms=_ms(time.monotonic() - call.t0),
+                finish_reason=attempt.finish,
+                attempts=call.attempts,
+                fallback=call.fallback,
                 error=storable_text(error) if error is not None else None,
-                started_at=started_at,
+                started_at=call.started_at,
             )
         )
-        self.state.usage = self.state.usage + usage
+        self.state.usage = self.state.usage + attempt.usage
         self.state.cost = round(self.state.cost + cost, 8)
 
     # -- one model call (with retries and fallback) --------------------------------
 
     async def _call_model(self, separate: bool) -> _Round:
-        run = self.run
+        """One round: the candidates in order (the primary, then the fallback) until one
+        answers; ``separate``: text of this round follows earlier text after a blank line."""
         errors: list[str] = []
         for index, (spec, is_fallback) in enumerate(self.candidates):
-            started_at = time.time()
-            t0 = time.monotonic()
-            attempts = 0
+            call = _Call(spec=spec, index=index, fallback=is_fallback)
             try:
                 provider = get_provider(spec.provider)
             except ValueError as exc:
                 errors.append(f"{spec.model_id}: {exc}")
                 continue
-            request = self._request(spec)
-            while True:
-                attempts += 1
-                attempt_t0 = time.monotonic()
-                rnd = _Round(candidate_index=index)
-                usage = Usage()
-                finish: str | None = None
-                ttft: float | None = None
-                started = False
-                try:
-                    async with aclosing(provider.stream(request)) as agen, \
-                            _IdleTimeout(run.timeout) as idle:
-                        while True:
-                            chunk = await _next_chunk(agen, idle)
-                            if chunk is None:
-                                break
-                            if not started:
-                                started = True
-                                ttft = time.monotonic() - attempt_t0
-                                self.state.model_id = spec.model_id
-                            if isinstance(chunk, TextDelta):
-                                if not chunk.text:
-                                    continue
-                                if separate and not rnd.text and self.state.content:
-                                    if not self.state.content.endswith(SEPARATOR):
-                                        await self._content(SEPARATOR)
-                                rnd.text += chunk.text
-                                await self._content(chunk.text)
-                            elif isinstance(chunk, ThinkingDelta):
-                                if self.state.first_token_at is None:
-                                    self.state.first_token_at = time.time()
-                                await self.emit(ThinkingEvent(content=chunk.text))
-                            elif isinstance(chunk, ToolCall):
-                                rnd.calls.append(chunk)
-                                self.state.tool_calls.append(chunk)
-                            elif isinstance(chunk, Usage):
-                                usage = usage + chunk
-                            elif isinstance(chunk, Finish):
-                                finish = chunk.reason
-                except ProviderError as exc:
-                    if started:
-                        # Mid-stream: content already reached the client, never retry.
-                        self._record(
-                            spec,
-                            usage=usage,
-                            ttft=ttft,
-                            started_at=started_at,
-                            t0=t0,
-                            finish=finish,
-                            attempts=attempts,
-                            fallback=is_fallback,
-                            error=exc.message,
-                        )
-                        rnd.error = f"model stream failed: {exc.message}"
-                        rnd.incomplete = True
-                        return rnd
-                    if exc.retryable and attempts <= run.max_retries:
-                        delay = run.retry_base_delay * (2 ** (attempts - 1))
-                        if exc.retry_after is not None:
-                            delay = max(delay, exc.retry_after)
-                        await asyncio.sleep(min(delay, MAX_RETRY_DELAY))
-                        continue
-                    self._record(
-                        spec,
-                        usage=Usage(),
-                        ttft=None,
-                        started_at=started_at,
-                        t0=t0,
-                        finish=None,
-                        attempts=attempts,
-                        fallback=is_fallback,
-                        error=exc.message,
-                    )
-                    label = "fallback" if is_fallback else "model"
-                    errors.append(
-                        f"{label} {spec.model_id} failed after {attempts} attempt(s): {exc.message}"
-                    )
-                    break
-                self._record(
-                    spec,
-                    usage=usage,
-                    ttft=ttft,
-                    started_at=started_at,
-                    t0=t0,
-                    finish=finish,
-                    attempts=attempts,
-                    fallback=is_fallback,
-                    error=None,
-                )
-                if index:
-                    # The primary is down: stick with the fallback for the rest of the run.
-                    self.candidates = self.candidates[index:]
-                return rnd
+            rnd = await self._call_with_retries(provider, call, separate)
+            if isinstance(rnd, str):
+                errors.append(rnd)
+                continue
+            if index and rnd.error is None:
+                # The primary is down: stick with the fallback for the rest of the run.
+                self.candidates = self.candidates[index:]
+            return rnd
         return _Round(error="; ".join(errors) or "no model available")
+
+    async def _call_with_retries(self, provider: Provider, call: _Call,
+                                 separate: bool) -> _Round | str:
+        """Call one model, retrying a failure before its first chunk when it may pass: the
+        round (with an error when the stream broke), or why this model failed."""
+        request = self._request(call.spec)
+        while True:
+            call.attempts += 1
+            attempt = _Attempt(round=_Round(candidate_index=call.index))
+            try:
+                await self._stream(provider, request, attempt, separate)
+            except ProviderError as exc:
+                if attempt.started:
+                    # Mid-stream: content already reached the client, never retry.
+                    self._record(call, attempt, exc.message)
+                    attempt.round.error = f"model stream failed: {exc.message}"
+                    attempt.round.incomplete = True
+                    return attempt.round
+                if exc.retryable and call.attempts <= self.run.max_retries:
+                    await asyncio.sleep(self._retry_delay(call.attempts, exc))
+                    continue
+                self._record(call, attempt, exc.message)  # nothing came: no usage, no ttft
+                label = "fallback" if call.fallback else "model"
+                return (f"{label} {call.spec.model_id} failed after {call.attempts} "
+                        f"attempt(s): {exc.message}")
+            self._record(call, attempt, None)
+            return attempt.round
+
+    def _retry_delay(self, attempts: int, exc: ProviderError) -> float:
+        delay = self.run.retry_base_delay * (2 ** (attempts - 1))
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        return min(delay, MAX_RETRY_DELAY)
+
+    async def _stream(self, provider: Provider, request: ModelRequest, attempt: _Attempt,
+                      separate: bool) -> None:
+        """One try: the provider's chunks into ``attempt`` (text and thinking emitted live)."""
+        async with aclosing(provider.stream(request)) as agen, \
+                _IdleTimeout(self.run.timeout) as idle:
+            while (chunk := await _next_chunk(agen, idle)) is not None:
+                if not attempt.started:
+                    attempt.started = True
+                    attempt.ttft = time.monotonic() - attempt.t0
+                    self.state.model_id = request.model.model_id
+                await self._take(chunk, attempt, separate)
+
+    async def _take(self, chunk: ProviderChunk, attempt: _Attempt, separate: bool) -> None:
+        if isinstance(chunk, TextDelta):
+            await self._text(chunk.text, attempt.round, separate)
+        elif isinstance(chunk, ThinkingDelta):
+            if self.state.first_token_at is None:
+                self.state.first_token_at = time.time()
+            await self.emit(ThinkingEvent(content=chunk.text))
+        elif isinstance(chunk, ToolCall):
+            attempt.round.calls.append(chunk)
+            self.state.tool_calls.append(chunk)
+        elif isinstance(chunk, Usage):
+            attempt.usage = attempt.usage + chunk
+        elif isinstance(chunk, Finish):
+            attempt.finish = chunk.reason
+
+    async def _text(self, text: str, rnd: _Round, separate: bool) -> None:
+        if not text:
+            return
+        if separate and not rnd.text and self.state.content \
+                and not self.state.content.endswith(SEPARATOR):
+            await self._content(SEPARATOR)
+        rnd.text += text
+        await self._content(text)
 
     # -- tools ------------------------------------------------------------------------
 
@@ -423,31 +433,18 @@ class _Runner:
             return "", f"{type(exc).__name__}: {exc}"
 
     async def _execute(self, call: ToolCall, denied: str | None = None) -> Message:
+        """Run one call (or answer it with ``denied``): events, trace record, tool message."""
         await self.emit(ToolStartEvent(id=call.id, name=call.name, arguments=call.arguments))
         started_at = time.time()
         t0 = time.monotonic()
         if denied is not None:  # a reviewer said no: the model learns why, nothing runs
-            result, error = denied, None
+            raw, error = denied, None
         else:
-            result, error = await self._run_tool(call)
-        if not isinstance(result, str):
-            result, error = "", f"tool returned {type(result).__name__}, not text"
-        result = storable_text(_capped(result))
-        error = storable_text(error) if error is not None else None
+            raw, error = await self._run_tool(call)
+        result, error = _tool_output(raw, error)
         duration = _ms(time.monotonic() - t0)
         tool = self.tools.get(call.name)
-        if error is not None:
-            error = _capped(error, 2000)
-        if denied is not None:
-            summary = f"{call.name}: {denied}"
-        elif error is None and tool is not None:
-            try:
-                summary = tool.summarize(call.arguments, result)
-            except Exception:
-                summary = f"{call.name}: {result[:80]}"
-        else:
-            summary = f"{call.name} failed: {error}"
-        summary = storable_text(summary)
+        summary = storable_text(_summary(call, tool, result, error, denied))
         self.state.tool_runs.append(
             ToolRun(
                 id=call.id,
@@ -461,16 +458,8 @@ class _Runner:
                 attributes=dict(tool.attributes) if tool is not None else {},
             )
         )
-        await self.emit(
-            ToolEndEvent(
-                id=call.id,
-                name=call.name,
-                summary=summary,
-                result=result,
-                error=error,
-                duration_ms=duration,
-            )
-        )
+        await self.emit(ToolEndEvent(id=call.id, name=call.name, summary=summary,
+                                     result=result, error=error, duration_ms=duration))
         content = result if error is None else f"Error: {error}"
         return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
 
@@ -558,7 +547,3 @@ async def run_agent(
     runner = _Runner(run, emit, state if state is not None else RunState())
     return await runner.run_loop()
 
-
-def tool_specs(names: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
-    """ToolSpecs of a run's tools (built-in names or Tool objects; unknown names skipped)."""
-    return tuple(t.spec() for t in build_registry(names, BUILTIN_TOOLS).values())

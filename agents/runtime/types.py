@@ -1,8 +1,8 @@
 """Frozen value types shared by the model runtime.
 
 Pure Python: no Django imports. Everything the loop consumes or produces is a
-frozen dataclass, except :class:`RunState`, which the loop mutates as it goes so a
-caller (e.g. a streaming view that gets cancelled) can read partial progress.
+frozen dataclass, except :class:`RunState`, which the loop mutates as it goes so the
+runner can read partial progress when the run is cancelled.
 """
 
 from __future__ import annotations
@@ -235,9 +235,43 @@ class ToolRun:
     attributes: dict[str, Any] = field(default_factory=dict, compare=False)  # for the trace
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """How one run ended: the one shape the loop returns, the runner stores and the
+    starter's hooks get. ``execution_id`` and ``duration_ms`` are the runner's to fill in
+    (the loop knows no execution)."""
+
+    status: str  # completed | failed | cancelled | parked (then ``parked`` says where)
+    content: str
+    usage: Usage
+    cost: float
+    model_id: str
+    error: str | None = None
+    incomplete: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_runs: tuple[ToolRun, ...] = ()
+    llm_calls: tuple[LlmCall, ...] = ()
+    parked: Parked | None = None
+    execution_id: str = ""
+    duration_ms: int = 0
+
+    def token_usage(self) -> dict[str, int]:
+        usage = {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "total_tokens": self.usage.total_tokens,
+        }
+        if self.usage.cached_tokens:
+            usage["cached_tokens"] = self.usage.cached_tokens
+        if self.usage.reasoning_tokens:
+            usage["reasoning_tokens"] = self.usage.reasoning_tokens
+        return usage
+
+
 @dataclass
 class RunState:
-    """Mutable progress of a run, kept up to date continuously by the loop."""
+    """The progress of a run while it runs, kept up to date by the loop: the runner reads
+    it when the run is cancelled (:meth:`result` makes the frozen :class:`RunResult`)."""
 
     content: str = ""
     usage: Usage = field(default_factory=Usage)
@@ -248,20 +282,14 @@ class RunState:
     llm_calls: list[LlmCall] = field(default_factory=list)
     first_token_at: float | None = None
 
-
-@dataclass(frozen=True)
-class RunResult:
-    status: str  # "completed" | "failed" | "parked" (then ``parked`` says where)
-    content: str
-    usage: Usage
-    cost: float
-    model_id: str
-    error: str | None
-    incomplete: bool
-    tool_calls: tuple[ToolCall, ...]
-    tool_runs: tuple[ToolRun, ...]
-    llm_calls: tuple[LlmCall, ...]
-    parked: Parked | None = None
+    def result(self, status: str, error: str | None = None,
+               incomplete: bool = False) -> RunResult:
+        return RunResult(
+            status=status, content=self.content, usage=self.usage, cost=self.cost,
+            model_id=self.model_id, error=error, incomplete=incomplete,
+            tool_calls=tuple(self.tool_calls), tool_runs=tuple(self.tool_runs),
+            llm_calls=tuple(self.llm_calls),
+        )
 
 
 # --- errors --------------------------------------------------------------------------

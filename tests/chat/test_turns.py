@@ -320,9 +320,9 @@ def test_a_turn_whose_lease_ran_out_is_ended_before_the_new_one(tenant: Tenant) 
 
 def _finished(execution_id: str, content: str, status: str = "completed") -> Any:
     from agents.runtime.types import Usage
-    from executions.services import FinishedRun
+    from executions.types import RunResult
 
-    return FinishedRun(execution_id=execution_id, status=status, content=content,
+    return RunResult(execution_id=execution_id, status=status, content=content,
                        error=None if status == "completed" else "boom",
                        incomplete=status != "completed",
                        usage=Usage(prompt_tokens=3, completion_tokens=4), cost=0.25,

@@ -17,6 +17,7 @@ from chat.models import Message, Session
 from executions import log, services
 from executions.models import Execution
 from executions.services import executions_recover_stale
+from executions.types import RunResult
 from tests.helpers import Tenant
 from tests.support.live import ensure_local_model
 
@@ -89,7 +90,7 @@ def test_a_sweep_with_a_poisoned_run_still_recovers_the_others(
     poisoned = _stale_run(tenant, session_id=None, age=90)
     hooks = list(services._recovery_hooks)
 
-    def broken(finished: services.FinishedRun, execution: Execution) -> None:
+    def broken(finished: RunResult, execution: Execution) -> None:
         if execution.pk == poisoned.pk:
             raise RuntimeError("this run's recovery can never be stored")
 
@@ -125,7 +126,7 @@ def test_a_session_held_by_a_run_ended_without_its_hooks_takes_a_new_turn(
     session = _session(tenant)
     turn = _stale_run(tenant, session_id=session.id, holds=session)
 
-    def broken(finished: services.FinishedRun, execution: Execution) -> None:
+    def broken(finished: RunResult, execution: Execution) -> None:
         raise RuntimeError("no hook can be stored")
 
     monkeypatch.setattr(services, "_recovery_hooks", [broken])

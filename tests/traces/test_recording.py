@@ -13,7 +13,7 @@ from django.utils import timezone
 from agents.runtime.types import LlmCall, ToolRun, Usage
 from executions import traces
 from executions.models import Execution, Span
-from executions.services import FinishedRun
+from executions.types import RunResult
 from tests.chat.support import fake_openai_agent
 from tests.fakes.server import FakeReply, FakeToolCall
 from tests.helpers import assert_error
@@ -139,10 +139,10 @@ def test_partial_reply_failure_keeps_the_model_call(chat: Chat, fake_openai: Any
     assert any(s.kind == "llm" and s.status == "error" for s in spans)
 
 
-def _finished(execution: Execution, status: str, error: str | None) -> FinishedRun:
+def _finished(execution: Execution, status: str, error: str | None) -> RunResult:
     now = timezone.now().timestamp()
     usage = Usage(prompt_tokens=10, completion_tokens=5)
-    return FinishedRun(
+    return RunResult(
         execution_id=execution.id, status=status, content="half", error=error,
         incomplete=True, usage=usage, cost=0.001, model_id="m", duration_ms=50,
         tool_runs=(ToolRun(id="t1", name="mystery", arguments={"x": "y" * 10_000},

@@ -137,6 +137,76 @@ def build_params(request: ModelRequest) -> dict[str, Any]:
     return params
 
 
+class _EventReader:
+    """What one streamed message has said so far: its tool-use blocks being built, its
+    usage, its stop reason. ``take`` turns each SDK event into at most one chunk."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.input_tokens = self.cache_read = self.cache_creation = self.output_tokens = 0
+        self.stop_reason: str | None = None
+
+    def take(self, event: Any) -> ProviderChunk | None:
+        kind = event.type
+        if kind == "content_block_delta":  # first: nearly every event is one
+            return self._delta(event)
+        if kind == "message_start":
+            self._usage_start(event.message.usage)
+        elif kind == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                self.blocks[event.index] = {"id": block.id, "name": block.name, "json": []}
+        elif kind == "content_block_stop":
+            slot = self.blocks.pop(event.index, None)
+            if slot is not None:
+                return ToolCall(id=slot["id"], name=slot["name"],
+                                arguments=parse_tool_arguments("".join(slot["json"])))
+        elif kind == "message_delta":
+            if event.delta.stop_reason:
+                self.stop_reason = event.delta.stop_reason
+            if event.usage is not None:
+                self._usage_delta(event.usage)
+        return None
+
+    def _delta(self, event: Any) -> ProviderChunk | None:
+        delta = event.delta
+        if delta.type == "text_delta":
+            return TextDelta(delta.text) if delta.text else None
+        if delta.type == "thinking_delta":
+            return ThinkingDelta(delta.thinking) if delta.thinking else None
+        if delta.type == "input_json_delta":
+            slot = self.blocks.get(event.index)
+            if slot is None:
+                raise ProviderError("anthropic: input_json_delta outside tool_use")
+            slot["json"].append(delta.partial_json or "")
+        return None
+
+    def _usage_start(self, u: Any) -> None:
+        self.input_tokens = int(u.input_tokens or 0)
+        self.cache_read = int(getattr(u, "cache_read_input_tokens", 0) or 0)
+        self.cache_creation = int(getattr(u, "cache_creation_input_tokens", 0) or 0)
+        self.output_tokens = int(u.output_tokens or 0)
+
+    def _usage_delta(self, u: Any) -> None:
+        if u.output_tokens is not None:
+            self.output_tokens = int(u.output_tokens)
+        if getattr(u, "input_tokens", None):
+            self.input_tokens = int(u.input_tokens)
+        if getattr(u, "cache_read_input_tokens", None):
+            self.cache_read = int(u.cache_read_input_tokens)
+        if getattr(u, "cache_creation_input_tokens", None):
+            self.cache_creation = int(u.cache_creation_input_tokens)
+
+    def usage(self) -> Usage:
+        # Normalise to OpenAI semantics: prompt_tokens includes cache reads / writes.
+        return Usage(
+            prompt_tokens=self.input_tokens + self.cache_read + self.cache_creation,
+            completion_tokens=self.output_tokens,
+            cached_tokens=self.cache_read,
+            cache_creation_tokens=self.cache_creation,
+        )
+
+
 class AnthropicProvider:
     name = "anthropic"
 
@@ -146,68 +216,18 @@ class AnthropicProvider:
             response = await client.messages.create(**build_params(request))
         except Exception as exc:
             raise map_error(exc) from exc
-        blocks: dict[int, dict[str, Any]] = {}
-        input_tokens = cache_read = cache_creation = output_tokens = 0
-        stop_reason: str | None = None
+        reader = _EventReader()
         try:
             async for event in response:
-                kind = event.type
-                if kind == "message_start":
-                    u = event.message.usage
-                    input_tokens = int(u.input_tokens or 0)
-                    cache_read = int(getattr(u, "cache_read_input_tokens", 0) or 0)
-                    cache_creation = int(getattr(u, "cache_creation_input_tokens", 0) or 0)
-                    output_tokens = int(u.output_tokens or 0)
-                elif kind == "content_block_start":
-                    block = event.content_block
-                    if block.type == "tool_use":
-                        blocks[event.index] = {"id": block.id, "name": block.name, "json": []}
-                elif kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        if delta.text:
-                            yield TextDelta(delta.text)
-                    elif delta.type == "thinking_delta":
-                        if delta.thinking:
-                            yield ThinkingDelta(delta.thinking)
-                    elif delta.type == "input_json_delta":
-                        slot = blocks.get(event.index)
-                        if slot is None:
-                            raise ProviderError("anthropic: input_json_delta outside tool_use")
-                        slot["json"].append(delta.partial_json or "")
-                elif kind == "content_block_stop":
-                    slot = blocks.pop(event.index, None)
-                    if slot is not None:
-                        yield ToolCall(
-                            id=slot["id"],
-                            name=slot["name"],
-                            arguments=parse_tool_arguments("".join(slot["json"])),
-                        )
-                elif kind == "message_delta":
-                    if event.delta.stop_reason:
-                        stop_reason = event.delta.stop_reason
-                    u = event.usage
-                    if u is not None:
-                        if u.output_tokens is not None:
-                            output_tokens = int(u.output_tokens)
-                        if getattr(u, "input_tokens", None):
-                            input_tokens = int(u.input_tokens)
-                        if getattr(u, "cache_read_input_tokens", None):
-                            cache_read = int(u.cache_read_input_tokens)
-                        if getattr(u, "cache_creation_input_tokens", None):
-                            cache_creation = int(u.cache_creation_input_tokens)
+                chunk = reader.take(event)
+                if chunk is not None:
+                    yield chunk
         except Exception as exc:
             raise map_error(exc) from exc
         finally:
             await response.close()
-        # Normalise to OpenAI semantics: prompt_tokens includes cache reads / writes.
-        yield Usage(
-            prompt_tokens=input_tokens + cache_read + cache_creation,
-            completion_tokens=output_tokens,
-            cached_tokens=cache_read,
-            cache_creation_tokens=cache_creation,
-        )
-        yield Finish(stop_reason or "end_turn")
+        yield reader.usage()
+        yield Finish(reader.stop_reason or "end_turn")
 
 
 async def check_credentials(spec: ModelSpec) -> tuple[bool, str | None]:

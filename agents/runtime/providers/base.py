@@ -202,9 +202,6 @@ class ClientCache:
             clients[key] = client
         return client
 
-    def clear(self) -> None:
-        self._by_loop = weakref.WeakKeyDictionary()
-
     def for_spec(self, spec: ModelSpec) -> Any:
         """The client for a model.
 

@@ -147,27 +147,8 @@ def plan_reply(request: ModelRequest) -> tuple[list[ToolCall], str]:
 
     if tool_results:
         calls = {c.id: c for m in after_user if m.role == "assistant" for c in m.tool_calls}
-        sentences = []
-        for result in tool_results:
-            call = calls.get(result.tool_call_id or "")
-            name = result.name or (call.name if call else "tool")
-            args = call.arguments if call else {}
-            failed = result.content.startswith("Error")
-            if failed:
-                sentences.append(f"The {name} tool failed: {result.content}")
-            elif name == "calculator":
-                sentences.append(
-                    f"The calculator says {args.get('expression', '?')} = {result.content}."
-                )
-            elif name == "remember":
-                sentences.append(f"I will remember that. ({result.content})")
-            elif name == "recall":
-                sentences.append(f"Here is what I remember:\n{result.content}")
-            elif name == "current_time":
-                zone = args.get("timezone") or "UTC"
-                sentences.append(f"The current time in {zone} is {result.content}.")
-            else:
-                sentences.append(f"The {name} tool returned: {result.content}")
+        sentences = [_result_sentence(result, calls.get(result.tool_call_id or ""))
+                     for result in tool_results]
         return [], f"{prefix} " + " ".join(sentences)
 
     command = tool_command(last_user)
@@ -178,35 +159,49 @@ def plan_reply(request: ModelRequest) -> tuple[list[ToolCall], str]:
         offered = ", ".join(sorted(tool_names)) or "none"
         return [], f"{prefix} There is no tool named {name!r} here (tools: {offered})."
 
-    if "remember" in tool_names and (match := _REMEMBER.search(last_user)):
-        fact = match.group(1).strip()
-        return [ToolCall(id=f"call_local_{turn}_0", name="remember",
-                         arguments={"content": fact})], ""
-    if "recall" in tool_names and _RECALL.search(last_user):
-        return [ToolCall(id=f"call_local_{turn}_0", name="recall", arguments={})], ""
-
-    calls_out: list[ToolCall] = []
-    if "calculator" in tool_names:
-        expression = find_expression(last_user)
-        if expression:
-            calls_out.append(
-                ToolCall(
-                    id=f"call_local_{turn}_{len(calls_out)}",
-                    name="calculator",
-                    arguments={"expression": expression},
-                )
-            )
-    if "current_time" in tool_names and _TIME_WORDS.search(last_user):
-        calls_out.append(
-            ToolCall(
-                id=f"call_local_{turn}_{len(calls_out)}",
-                name="current_time",
-                arguments={"timezone": find_timezone(last_user)},
-            )
-        )
+    calls_out = _calls_for(last_user, tool_names, turn)
     if calls_out:
         return calls_out, ""
     return [], f'{prefix} You said: "{_quote(last_user)}"'
+
+
+def _result_sentence(result: Message, call: ToolCall | None) -> str:
+    """How the reply tells one tool result."""
+    name = result.name or (call.name if call else "tool")
+    args = call.arguments if call else {}
+    if result.content.startswith("Error"):
+        return f"The {name} tool failed: {result.content}"
+    if name == "calculator":
+        return f"The calculator says {args.get('expression', '?')} = {result.content}."
+    if name == "remember":
+        return f"I will remember that. ({result.content})"
+    if name == "recall":
+        return f"Here is what I remember:\n{result.content}"
+    if name == "current_time":
+        zone = args.get("timezone") or "UTC"
+        return f"The current time in {zone} is {result.content}."
+    return f"The {name} tool returned: {result.content}"
+
+
+def _calls_for(text: str, tool_names: set[str], turn: int) -> list[ToolCall]:
+    """The tool calls a message asks for in plain words (remember, recall, arithmetic,
+    the time), among the tools offered."""
+    if "remember" in tool_names and (match := _REMEMBER.search(text)):
+        fact = match.group(1).strip()
+        return [ToolCall(id=f"call_local_{turn}_0", name="remember",
+                         arguments={"content": fact})]
+    if "recall" in tool_names and _RECALL.search(text):
+        return [ToolCall(id=f"call_local_{turn}_0", name="recall", arguments={})]
+    calls: list[ToolCall] = []
+    if "calculator" in tool_names:
+        expression = find_expression(text)
+        if expression:
+            calls.append(ToolCall(id=f"call_local_{turn}_{len(calls)}", name="calculator",
+                                  arguments={"expression": expression}))
+    if "current_time" in tool_names and _TIME_WORDS.search(text):
+        calls.append(ToolCall(id=f"call_local_{turn}_{len(calls)}", name="current_time",
+                              arguments={"timezone": find_timezone(text)}))
+    return calls
 
 
 def _prompt_tokens(request: ModelRequest) -> int:
