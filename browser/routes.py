@@ -35,7 +35,9 @@ async def _cors(response: HttpResponseBase, caller: Caller) -> HttpResponseBase:
 
 def browser_api(methods: set[str]) -> Callable[[BrowserView], Any]:
     """`view(request, caller, *args)`: `caller` carries the headers and, once known, the key
-    (set by browser.access), whose origins decide CORS for the response."""
+    (set by browser.access), whose origins decide CORS for the response.
+
+    (Five levels deep only because a decorator with arguments nests two functions.)"""
 
     def wrap(view: BrowserView) -> Any:
         @functools.wraps(view)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import cast
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -56,6 +56,14 @@ async def _watch(announcements: bus.Subscription, key_id: str,
             return
 
 
+async def _cancel(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(BaseException):
+            await task
+
+
 async def until_revoked(chunks: AsyncIterator[bytes], key_id: str) -> AsyncIterator[bytes]:
     """`chunks` as they come, until they end or the key `key_id` is revoked (announced on
     its bus group by promptrails.services.api_key_revoke, from any process)."""
@@ -73,8 +81,4 @@ async def until_revoked(chunks: AsyncIterator[bytes], key_id: str) -> AsyncItera
             if item is _END and failed:
                 raise failed[0]
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
+            await _cancel(tasks)

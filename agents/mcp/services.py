@@ -88,11 +88,7 @@ def _credential_fields(credential: Credential | None) -> dict[str, str] | None:
         raise _invalid("credential_id", str(exc)) from None
 
 
-def clean_config(config: Any, *, old_headers: dict[str, str] | None = None,
-                 credential: Credential | None = None) -> CleanConfig:
-    """A remote_mcp config checked (400 ``validation_error`` naming the field)."""
-    if not isinstance(config, dict):
-        raise _invalid("config", "config must be an object.")
+def _clean_url(config: dict[str, Any]) -> str:
     url = config.get("url")
     if not isinstance(url, str) or not url.strip() or len(url) > MAX_URL_CHARS:
         raise _invalid("config.url", "config.url must be the MCP server's http(s) URL.")
@@ -101,12 +97,22 @@ def clean_config(config: Any, *, old_headers: dict[str, str] | None = None,
         check_url(url)
     except OutboundRefused as exc:
         raise _invalid("config.url", str(exc)) from None
-    raw_transport = config.get("transport_type", "http")
-    transport = (TRANSPORT_ALIASES.get(raw_transport.lower())
-                 if isinstance(raw_transport, str) else None)
+    return url
+
+
+def _clean_transport(config: dict[str, Any]) -> str:
+    raw = config.get("transport_type", "http")
+    transport = TRANSPORT_ALIASES.get(raw.lower()) if isinstance(raw, str) else None
     if transport not in TRANSPORTS:
         raise _invalid("config.transport_type", "transport_type must be 'http' (streamable "
                        "HTTP) or 'sse'.")
+    return transport
+
+
+def _clean_headers(config: dict[str, Any], old_headers: dict[str, str] | None,
+                   credential: Credential | None) -> dict[str, str]:
+    """The headers (kept secrets merged back in); every placeholder must be a field of the
+    linked credential."""
     try:
         headers = header_codec.check(config.get("headers"))
     except header_codec.HeaderError as exc:
@@ -114,33 +120,51 @@ def clean_config(config: Any, *, old_headers: dict[str, str] | None = None,
     if old_headers:
         headers = header_codec.merge(headers, old_headers)
     needed = header_codec.placeholders(headers)
-    if needed:
-        fields = _credential_fields(credential)
-        if fields is None:
-            raise _invalid("credential_id", "The headers use placeholders ("
-                           + ", ".join(f"{{{{{n}}}}}" for n in sorted(needed))
-                           + "): link a credential (credential_id) that holds them.")
-        missing = sorted(needed - set(fields))
-        if missing:
-            raise _invalid("config.headers", f"The linked credential has no field {missing[0]!r}"
-                           " (a JSON-object credential offers its fields; any credential "
-                           "offers {{value}}).")
+    if not needed:
+        return headers
+    fields = _credential_fields(credential)
+    if fields is None:
+        raise _invalid("credential_id", "The headers use placeholders ("
+                       + ", ".join(f"{{{{{n}}}}}" for n in sorted(needed))
+                       + "): link a credential (credential_id) that holds them.")
+    missing = sorted(needed - set(fields))
+    if missing:
+        raise _invalid("config.headers", f"The linked credential has no field {missing[0]!r}"
+                       " (a JSON-object credential offers its fields; any credential "
+                       "offers {{value}}).")
+    return headers
+
+
+def _clean_allowed_tools(allowed: Any) -> list[str]:
+    if (not isinstance(allowed, list) or len(allowed) > MAX_ALLOWED_TOOLS
+            or not all(isinstance(n, str) and 0 < len(n) <= 200 for n in allowed)):
+        raise _invalid("config.allowed_tools", "allowed_tools must be a list of the "
+                       "server's tool names.")
+    return list(dict.fromkeys(allowed))
+
+
+def _clean_timeout(timeout: Any) -> float:
+    if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_TIMEOUT):
+        raise _invalid("config.timeout_seconds",
+                       f"timeout_seconds must be a number in (0, {MAX_TIMEOUT:g}].")
+    return timeout
+
+
+def clean_config(config: Any, *, old_headers: dict[str, str] | None = None,
+                 credential: Credential | None = None) -> CleanConfig:
+    """A remote_mcp config checked (400 ``validation_error`` naming the field)."""
+    if not isinstance(config, dict):
+        raise _invalid("config", "config must be an object.")
+    url = _clean_url(config)
+    transport = _clean_transport(config)
+    headers = _clean_headers(config, old_headers, credential)
     public: dict[str, Any] = {"url": url, "transport_type": transport,
                               "headers": header_codec.masked(headers)}
-    allowed = config.get("allowed_tools")
-    if allowed is not None:
-        if (not isinstance(allowed, list) or len(allowed) > MAX_ALLOWED_TOOLS
-                or not all(isinstance(n, str) and 0 < len(n) <= 200 for n in allowed)):
-            raise _invalid("config.allowed_tools", "allowed_tools must be a list of the "
-                           "server's tool names.")
-        public["allowed_tools"] = list(dict.fromkeys(allowed))
-    timeout = config.get("timeout_seconds")
-    if timeout is not None:
-        if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                or not 0 < timeout <= MAX_TIMEOUT):
-            raise _invalid("config.timeout_seconds",
-                           f"timeout_seconds must be a number in (0, {MAX_TIMEOUT:g}].")
-        public["timeout_seconds"] = timeout
+    if config.get("allowed_tools") is not None:
+        public["allowed_tools"] = _clean_allowed_tools(config["allowed_tools"])
+    if config.get("timeout_seconds") is not None:
+        public["timeout_seconds"] = _clean_timeout(config["timeout_seconds"])
     return CleanConfig(public=public, headers=headers)
 
 

@@ -85,7 +85,9 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
 
 
 def async_api(methods: set[str]) -> Callable[[AsyncView], Any]:
-    """Method check, CSRF handled by `authenticate`, DomainError → envelope, no stack traces."""
+    """Method check, CSRF handled by `authenticate`, DomainError → envelope, no stack traces.
+
+    (Five levels deep only because a decorator with arguments nests two functions.)"""
 
     def wrap(view: AsyncView) -> AsyncView:
         @functools.wraps(view)

@@ -116,7 +116,8 @@ def build_params(request: ModelRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": spec.model_id,
         # In extra_body (merged into the JSON as is): as `messages` the SDK's TypedDict
-        # transform walks each one on the event loop (~50 µs each; 25 ms for 500).
+        # transform walks each one on the event loop, a cost per message that grows with the
+        # history (measured in bench/RESULTS.md, second round).
         "messages": [],
         "extra_body": {"messages": to_anthropic_messages(request.messages)},
         "max_tokens": request.max_tokens or spec.max_output_tokens or DEFAULT_MAX_TOKENS,

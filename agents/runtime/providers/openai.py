@@ -97,7 +97,8 @@ def build_params(request: ModelRequest) -> dict[str, Any]:
         "model": spec.model_id,
         # The messages travel in extra_body (merged into the JSON body as they are): passed
         # as `messages`, the SDK walks every one through its TypedDict transform on the
-        # event loop (~0.1-0.2 ms each: 50-90 ms for a full 8k window). They are plain JSON.
+        # event loop, a cost per message that grows with the history (measured in
+        # bench/RESULTS.md, second round). They are plain JSON.
         "messages": [],
         "extra_body": {"messages": to_openai_messages(request.system, request.messages)},
         "stream": True,
