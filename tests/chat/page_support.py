@@ -89,6 +89,7 @@ def sign_in(page: Page, url: str, username: str = "alice") -> None:
 
 def open_sidebar(page: Page) -> None:
     """On a phone the chat list slides in on demand; on a desktop it is open."""
+    expect(page.locator(".app[data-ready]")).to_have_count(1)  # the page has started
     if page.locator("#toggle-sidebar").get_attribute("aria-expanded") != "true":
         page.click("#toggle-sidebar")
     expect(page.locator("#new-chat")).to_be_in_viewport(ratio=1)  # slid in all the way

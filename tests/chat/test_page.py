@@ -17,7 +17,7 @@ import httpx
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from chat import services as chat_services
 from chat.models import Feedback, Message, Session
@@ -38,6 +38,7 @@ from tests.chat.page_support import (
 )
 from tests.live import ROOT, LiveServer, database_url
 from tests.support.live import ensure_local_model
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.browser  # drives Chromium (Playwright)
 
@@ -311,6 +312,35 @@ def test_failed_and_stopped_turns_show_after_reload_with_retry(
     reply_done(page)
     expect(page.locator(".msg.assistant").last).not_to_have_class(re.compile("stopped|failed"))
     assert Message.objects.filter(role="user", content=LONG).count() == 2
+    context.close()
+
+
+def test_a_chat_list_opened_while_the_page_starts_stays_open(
+    browser: Browser, page_server: LiveServer, transactional_db: None, django_user_model: Any,
+) -> None:
+    """On a phone, a tap on the menu while the page still loads its agents is not undone when
+    the page finishes starting (it used to close the list again)."""
+    workspace, _ = demo_workspace()
+    member(django_user_model, workspace)
+    context = new_context(browser, "phone")
+    page = context.new_page()
+    sign_in(page, page_server.url)
+    held: list[Route] = []
+    page.route("**/api/v1/agents?*", lambda route: held.append(route))
+    page.goto(f"{page_server.url}/")
+
+    def asked() -> bool:
+        page.wait_for_timeout(50)  # lets Playwright deliver the route
+        return bool(held)
+
+    wait_for(asked, what="the page asking for its agents")
+    expect(page.locator(".app[data-ready]")).to_have_count(0)  # still starting
+    page.click("#toggle-sidebar")
+    expect(page.locator("#new-chat")).to_be_in_viewport(ratio=1)
+    held[0].continue_()
+    expect(page.locator(".app[data-ready]")).to_have_count(1)
+    expect(page.locator("#new-chat")).to_be_in_viewport(ratio=1)
+    assert page.locator("#toggle-sidebar").get_attribute("aria-expanded") == "true"
     context.close()
 
 

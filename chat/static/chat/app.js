@@ -294,7 +294,9 @@ function showHeader() {
   document.title = s && s.title ? `${s.title} · PromptRails chat` : "PromptRails chat";
 }
 
-function newChat({push} = {}) {
+// `opening`: the page's own start, not a click: the sidebar is left as the user has it (on a
+// phone they may have opened it while the page was still loading)
+function newChat({push, opening} = {}) {
   saveDraft();
   state.session = null;
   resetConversation();
@@ -303,11 +305,11 @@ function newChat({push} = {}) {
   markActive();
   showPlaceholder();
   loadDraft();
-  closeSidebarOnPhone();
+  if (!opening) closeSidebarOnPhone();
   $("#input").focus();
 }
 
-async function openSession(id, {push, session} = {}) {
+async function openSession(id, {push, session, opening} = {}) {
   saveDraft();
   const data = session || (await api("GET", `/chat/sessions/${encodeURIComponent(id)}`)).data;
   state.session = {id: data.id, title: data.title, agent_id: data.agent_id};
@@ -323,7 +325,7 @@ async function openSession(id, {push, session} = {}) {
   showHeader();
   markActive();
   loadDraft();
-  closeSidebarOnPhone();
+  if (!opening) closeSidebarOnPhone();
   await loadLatest();
   connect();
 }
@@ -982,11 +984,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#all-switch").hidden = !canSeeAll();
   try {
     await loadAgents(app.dataset.agent);
-    if (app.dataset.session) await openSession(app.dataset.session);
+    if (app.dataset.session) await openSession(app.dataset.session, {opening: true});
     else {
-      newChat();
+      newChat({opening: true});
       if (app.dataset.missing) status("That chat was not found in your workspaces.", true);
     }
     await loadSessions();
   } catch (err) { status(err.message, true); }
+  app.dataset.ready = "1";  // started (tests wait for this before they click around)
 });
