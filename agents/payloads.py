@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from agents.models import (
@@ -15,12 +14,7 @@ from agents.models import (
     Prompt,
     PromptVersion,
 )
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from promptrails.api.formats import iso
 
 
 def agent_version_payload(version: AgentVersion) -> dict[str, Any]:
