@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.utils import timezone
 
+from agents.credential_values import check_credential_value
 from agents.crypto import DecryptionError, decrypt_value, encrypt_value, mask_value, split_value
 from agents.models import (
     Agent,
@@ -22,7 +23,6 @@ from agents.runtime.providers import check_credentials
 from agents.runtime.tools import BUILTIN_TOOLS
 from agents.runtime.types import ModelSpec
 from agents.selectors import credential_list, llm_model_resolve
-from agents.serializers import check_credential_value
 from agents.signals import configuration_changed
 from agents.templating import validate_template
 from agents.versioning import Versioned

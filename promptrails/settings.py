@@ -204,10 +204,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "AgentStatusEnum": "agents.serializers.AGENT_STATUSES",
+        "AgentStatusEnum": "agents.api.common.AGENT_STATUSES",
         "ExecutionStatusEnum": "executions.models.ExecutionStatus.values",
         "SpanStatusEnum": "executions.models.SpanStatus.values",
-        "ToolStatusEnum": "agents.mcp.serializers.TOOL_STATUSES",
+        "ToolStatusEnum": "agents.api.tools.TOOL_STATUSES",
         "HealthStatusEnum": ["ok", "unavailable"],
         "ComponentHealthEnum": ["ok", "down"],
     },

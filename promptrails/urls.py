@@ -16,7 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
-    path("api/v1/", include("agents.urls")),
+    path("api/v1/", include("agents.api.urls")),
     path("api/v1/", include("executions.urls")),
     path("api/v1/", include("chat.urls")),
     path("api/v1/", include("browser.urls")),
