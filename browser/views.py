@@ -23,7 +23,7 @@ from browser import schema as docs
 from browser.access import Caller
 from browser.routes import browser_api
 from browser.streams import until_revoked
-from chat import schema as chat_docs
+from chat.api import feedback as chat_docs
 from chat.services import clean_idempotency_key, feedback_submit
 from chat.validation import clean_content, clean_metadata, clean_title
 from executions import runner

@@ -18,7 +18,7 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     path("api/v1/", include("agents.api.urls")),
     path("api/v1/", include("executions.urls")),
-    path("api/v1/", include("chat.urls")),
+    path("api/v1/", include("chat.api.urls")),
     path("api/v1/", include("browser.urls")),
     path("api/v1/", include("executions.approvals_v1")),
     # exempt: an unknown route is a 404 whatever the method (not a CSRF 403)
