@@ -20,7 +20,7 @@ urlpatterns = [
     path("api/v1/", include("agents.api.urls")),
     path("api/v1/", include("executions.api.urls")),
     path("api/v1/", include("chat.api.urls")),
-    path("api/v1/", include("browser.urls")),
+    path("api/v1/", include("browser.api.urls")),
     path("api/v1/", include(approval_urlpatterns)),
     # exempt: an unknown route is a 404 whatever the method (not a CSRF 403)
     re_path(r"^api/.*$", csrf_exempt(api_not_found)),
