@@ -228,6 +228,10 @@ def version_views(res: VersionResource) -> tuple[type[APIView], type[APIView], t
         def post(self, request: Request, version_id: str, **kwargs: str) -> Response:
             return self.put(request, version_id, **kwargs)
 
+    kind = "".join(word.title() for word in op.removesuffix("s").split("_"))  # AgentVersion
+    for view, suffix in ((ListView, "ListView"), (DetailView, "DetailView"),
+                         (PromoteView, "PromoteView")):
+        view.__name__ = view.__qualname__ = f"{kind}{suffix}"  # tracebacks, logs
     return ListView, DetailView, PromoteView
 
 
