@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError as DrfValidationError
 
+from agents.credential_values import check_credential_value
 from agents.models import (
     Agent,
     AgentVersion,
@@ -20,7 +21,6 @@ from agents.models import (
     Prompt,
     PromptVersion,
 )
-from agents.serializers import check_credential_value
 from agents.services import credential_create, credential_update
 from promptrails.admin_filters import ScopedRelatedFilter
 from promptrails.admin_scoping import WorkspaceScopedAdmin, WorkspaceScopedMixin, is_unscoped

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from agents.credential_values import check_credential_value
 from agents.crypto import DecryptionError, decrypt_value, encrypt_value, mask_value, split_value
 from agents.models import (
     Agent,
@@ -22,9 +23,9 @@ from agents.runtime.providers import check_credentials
 from agents.runtime.tools import BUILTIN_TOOLS
 from agents.runtime.types import ModelSpec
 from agents.selectors import credential_list, llm_model_resolve
-from agents.serializers import check_credential_value
 from agents.signals import configuration_changed
 from agents.templating import validate_template
+from agents.versioning import Versioned
 from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
 from promptrails.tenancy import scoped
@@ -38,20 +39,8 @@ DEMO_SYSTEM_PROMPT = (
 CHECKABLE_PROVIDERS = ("openai", "anthropic", "local")
 
 
-def _next_version(existing: set[str]) -> str:
-    n = len(existing) + 1
-    while f"{n}.0.0" in existing:
-        n += 1
-    return f"{n}.0.0"
-
-
-def _lock_agent(agent_id: str) -> None:
-    """Serialize version writes of one agent (exactly one current version)."""
-    list(Agent.objects.select_for_update().filter(pk=agent_id).values_list("pk", flat=True))
-
-
-def _lock_prompt(prompt_id: str) -> None:
-    list(Prompt.objects.select_for_update().filter(pk=prompt_id).values_list("pk", flat=True))
+AGENT_VERSIONS = Versioned(model=AgentVersion, parent_model=Agent, parent_field="agent")
+PROMPT_VERSIONS = Versioned(model=PromptVersion, parent_model=Prompt, parent_field="prompt")
 
 
 # --- agents -----------------------------------------------------------------------------
@@ -118,27 +107,15 @@ def agent_version_create(
     if missing:
         raise NotFound(message=f"Tool {missing[0]!r} not found in this workspace.")
 
-    _lock_agent(agent.pk)
-    existing = set(AgentVersion.objects.filter(agent=agent).values_list("version", flat=True))
-    if version and version in existing:
-        raise InvalidInput({"version": [f"Version {version!r} already exists."]})
-    make_current = set_current or not existing
-    if make_current:
-        AgentVersion.objects.filter(agent=agent, is_current=True).update(is_current=False)
-    try:
-        created = AgentVersion.objects.create(
-            agent=agent,
-            version=version or _next_version(existing),
-            message=message or "",
-            config=config,
-            input_schema=input_schema or {},
-            output_schema=output_schema,
-            model_config=model_config,
-            run_budget={k: v for k, v in (run_budget or {}).items() if v is not None},
-            is_current=make_current,
-        )
-    except IntegrityError:
-        raise InvalidInput({"version": ["That version already exists."]}) from None
+    created = AGENT_VERSIONS.create(
+        parent=agent, version=version, set_current=set_current, fields={
+        "message": message or "",
+        "config": config,
+        "input_schema": input_schema or {},
+        "output_schema": output_schema,
+        "model_config": model_config,
+        "run_budget": {k: v for k, v in (run_budget or {}).items() if v is not None},
+        })
     AgentVersionTool.objects.bulk_create(
         AgentVersionTool(
             version=created,
@@ -149,22 +126,12 @@ def agent_version_create(
         )
         for index, t in enumerate(tools)
     )
-    Agent.objects.filter(pk=agent.pk).update(updated_at=timezone.now())
     return created
 
 
 @transaction.atomic
 def agent_version_promote(*, version: AgentVersion) -> AgentVersion:
-    _lock_agent(version.agent_id)
-    AgentVersion.objects.filter(agent_id=version.agent_id, is_current=True).exclude(
-        pk=version.pk
-    ).update(is_current=False)
-    # by the row, not by this object's `is_current`, which may be stale
-    AgentVersion.objects.filter(pk=version.pk).update(is_current=True)
-    version.is_current = True
-    configuration_changed(version)  # update() sends no signal
-    Agent.objects.filter(pk=version.agent_id).update(updated_at=timezone.now())
-    return version
+    return AGENT_VERSIONS.promote(version)
 
 
 # --- prompts ----------------------------------------------------------------------------
@@ -207,42 +174,19 @@ def prompt_version_create(
     """Create a prompt version (templates must parse); the first one becomes current."""
     validate_template(system_prompt, field="system_prompt")
     validate_template(user_prompt, field="user_prompt")
-    _lock_prompt(prompt.pk)
-    existing = set(PromptVersion.objects.filter(prompt=prompt).values_list("version", flat=True))
-    if version and version in existing:
-        raise InvalidInput({"version": [f"Version {version!r} already exists."]})
-    make_current = set_current or not existing
-    if make_current:
-        PromptVersion.objects.filter(prompt=prompt, is_current=True).update(is_current=False)
-    try:
-        created = PromptVersion.objects.create(
-            prompt=prompt,
-            version=version or _next_version(existing),
-            system_prompt=system_prompt,
-            user_prompt=user_prompt,
-            input_schema=input_schema or {},
-            config=config or {},
-            message=message or "",
-            is_current=make_current,
-        )
-    except IntegrityError:
-        raise InvalidInput({"version": ["That version already exists."]}) from None
-    Prompt.objects.filter(pk=prompt.pk).update(updated_at=timezone.now())
-    return created
+    return PROMPT_VERSIONS.create(
+        parent=prompt, version=version, set_current=set_current, fields={
+        "system_prompt": system_prompt,
+        "user_prompt": user_prompt,
+        "input_schema": input_schema or {},
+        "config": config or {},
+        "message": message or "",
+        })
 
 
 @transaction.atomic
 def prompt_version_promote(*, version: PromptVersion) -> PromptVersion:
-    _lock_prompt(version.prompt_id)
-    PromptVersion.objects.filter(prompt_id=version.prompt_id, is_current=True).exclude(
-        pk=version.pk
-    ).update(is_current=False)
-    # by the row, not by this object's `is_current`, which may be stale
-    PromptVersion.objects.filter(pk=version.pk).update(is_current=True)
-    version.is_current = True
-    configuration_changed(version)  # update() sends no signal
-    Prompt.objects.filter(pk=version.prompt_id).update(updated_at=timezone.now())
-    return version
+    return PROMPT_VERSIONS.promote(version)
 
 
 # --- credentials ------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def _publish_after_commit(session_id: str, payload: dict[str, Any]) -> None:
 
 def _publish_message(message: Message) -> None:
     """Every socket watching the session gets the stored message."""
-    from chat.serializers import message_data
+    from chat.api.messages import message_data
 
     _publish_after_commit(message.session_id, {"type": "message",
                                                "message": message_data(message)})

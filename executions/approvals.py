@@ -346,20 +346,6 @@ def approval_of_execution(*, execution: Execution) -> Approval:
     return approval
 
 
-def approval_data(approval: Approval) -> dict[str, Any]:
-    tool = {"id": approval.tool_call_id, "name": approval.tool_name,
-            "arguments": approval.arguments}
-    return {
-        "id": approval.id, "execution_id": approval.execution_id,
-        "agent_id": approval.agent_id, "workspace_id": approval.workspace_id,
-        "session_id": approval.session_id, "checkpoint_name": approval.tool_name,
-        "tool": tool, "payload": {"tool": tool}, "status": approval.status,
-        "reason": approval.reason, "decided_by": approval.decided_by or None,
-        "decided_at": iso(approval.decided_at), "expires_at": iso(approval.expires_at),
-        "created_at": iso(approval.created_at),
-    }
-
-
 def actor(auth: Any) -> str:
     """Who decided, for the record: the signed-in user, else the API key."""
     user = getattr(auth, "user", None)

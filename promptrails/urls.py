@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from executions.api.urls import approval_urlpatterns
 from promptrails.api.errors import api_not_found
 from promptrails.api.health import healthz
 
@@ -16,11 +17,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
-    path("api/v1/", include("agents.urls")),
-    path("api/v1/", include("executions.urls")),
-    path("api/v1/", include("chat.urls")),
-    path("api/v1/", include("browser.urls")),
-    path("api/v1/", include("executions.approvals_v1")),
+    path("api/v1/", include("agents.api.urls")),
+    path("api/v1/", include("executions.api.urls")),
+    path("api/v1/", include("chat.api.urls")),
+    path("api/v1/", include("browser.api.urls")),
+    path("api/v1/", include(approval_urlpatterns)),
     # exempt: an unknown route is a 404 whatever the method (not a CSRF 403)
     re_path(r"^api/.*$", csrf_exempt(api_not_found)),
     path("", include("chat.page_urls")),

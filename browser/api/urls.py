@@ -1,6 +1,8 @@
+"""Routes of the browser chat API (no trailing slashes)."""
+
 from django.urls import path
 
-from browser import views
+from browser.api import chat as views
 
 urlpatterns = [
     path("browser/chat/token", views.chat_token),

@@ -1,26 +1,50 @@
-"""The v1 approval routes the official clients call (docs/api.md §10: `GET /approvals`,
-`GET /approvals/{id}`, `POST /approvals/{id}/decide`), on executions/approvals.py:
-workspace-scoped (another workspace's ids are 404), a second decision is 400."""
+"""Approvals, the v1 routes the official clients call (docs/api.md §10: `GET /approvals`,
+`GET /approvals/{id}`, `POST /approvals/{id}/decide`): output payload, its OpenAPI
+description, the views. Workspace-scoped (another workspace's ids are 404), a second
+decision is 400. Deciding is ``executions.approvals``; the list is
+``executions.selectors.approval_list``. The v2 approve/deny routes are execution actions
+(``executions.py``)."""
 
 from __future__ import annotations
 
-from django.urls import path
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as S
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from executions import approvals
+from executions import approvals, selectors
 from executions.models import Approval
+from promptrails.api.formats import iso
 from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import many, one, responses
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
 from promptrails.errors import InvalidInput
-from promptrails.tenancy import scoped
 
-STATUSES = ["pending", "approved", "rejected", "expired"]
+STATUSES = selectors.APPROVAL_STATUSES
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def approval_data(approval: Approval) -> dict[str, Any]:
+    tool = {"id": approval.tool_call_id, "name": approval.tool_name,
+            "arguments": approval.arguments}
+    return {
+        "id": approval.id, "execution_id": approval.execution_id,
+        "agent_id": approval.agent_id, "workspace_id": approval.workspace_id,
+        "session_id": approval.session_id, "checkpoint_name": approval.tool_name,
+        "tool": tool, "payload": {"tool": tool}, "status": approval.status,
+        "reason": approval.reason, "decided_by": approval.decided_by or None,
+        "decided_at": iso(approval.decided_at), "expires_at": iso(approval.expires_at),
+        "created_at": iso(approval.created_at),
+    }
+
+
+# --- documentation ------------------------------------------------------------------------
 
 
 class ToolCallSerializer(S.Serializer):
@@ -51,6 +75,9 @@ class ApprovalDecisionSerializer(S.Serializer):
     reason = S.CharField(required=False, allow_blank=True)
 
 
+# --- views --------------------------------------------------------------------------------
+
+
 class ApprovalListView(APIView):
     @extend_schema(operation_id="approvals_list",
                    parameters=doc_page_params(OpenApiParameter("status", str, enum=STATUSES)),
@@ -58,14 +85,10 @@ class ApprovalListView(APIView):
                    description="Approvals of the workspace, newest first.")
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
-        qs = scoped(Approval.objects.all(), request_workspace(request))
-        status = request.query_params.get("status")
-        if status:
-            if status not in STATUSES:
-                raise InvalidInput({"status": [f"Must be one of {', '.join(STATUSES)}."]})
-            qs = qs.filter(status=status)
-        items, page_meta = paginate(qs.order_by("-created_at", "-id"), params)
-        return Response({"data": [approvals.approval_data(a) for a in items],
+        qs = selectors.approval_list(workspace=request_workspace(request),
+                                     status=request.query_params.get("status") or None)
+        items, page_meta = paginate(qs, params)
+        return Response({"data": [approval_data(a) for a in items],
                          "meta": page_meta})
 
 
@@ -75,7 +98,7 @@ class ApprovalDetailView(APIView):
     def get(self, request: Request, approval_id: str) -> Response:
         approval = approvals.approval_get(workspace=request_workspace(request),
                                           approval_id=approval_id)
-        return data(approvals.approval_data(approval))
+        return data(approval_data(approval))
 
 
 class ApprovalDecideView(APIView):
@@ -95,11 +118,4 @@ class ApprovalDecideView(APIView):
                                          decided_by=approvals.actor(request.auth))
         if spec is not None:
             approvals.start_resumed(spec)
-        return data(approvals.approval_data(approval))
-
-
-urlpatterns = [
-    path("approvals", ApprovalListView.as_view()),
-    path("approvals/<str:approval_id>", ApprovalDetailView.as_view()),
-    path("approvals/<str:approval_id>/decide", ApprovalDecideView.as_view()),
-]
+        return data(approval_data(approval))

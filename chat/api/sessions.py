@@ -1,33 +1,110 @@
-"""Chat REST views: thin — validate, authorize, delegate to services/selectors."""
+"""Chat sessions (docs/api.md §2): output payloads, their OpenAPI description (with the
+request bodies; input is checked by ``chat.validation``), the views, and the WebSocket
+ticket of a session. Writes are ``chat.services``, reads ``chat.selectors``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import schema as docs
 from chat import selectors, services
-from chat.serializers import feedback_data, message_data, session_data
+from chat.api.common import body_of, object_field
+from chat.models import Session, Summary
 from chat.tickets import ticket_issue
 from chat.validation import clean_metadata, clean_title, clean_user_id
 from promptrails.api.formats import iso
-from promptrails.api.pagination import meta, page_params, paginate
+from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import many, one, responses
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
-from promptrails.errors import InvalidInput
+
+# --- output --------------------------------------------------------------------------------
 
 
-def body_of(request: Request) -> dict[str, Any]:
-    body = request.data
-    if not isinstance(body, dict):
-        raise InvalidInput({"body": ["The request body must be a JSON object."]})
-    return body
+def session_data(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "workspace_id": session.workspace_id,
+        "agent_id": session.agent_id,
+        "user_id": session.user_id,
+        "title": session.title,
+        "metadata": session.metadata,
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+        "summary": summary_data(session.summary) if session.summary_id else None,
+    }
+
+
+def summary_data(summary: Summary | None) -> dict[str, Any] | None:
+    """The session's current rolling summary (context strategy "summary")."""
+    if summary is None:
+        return None
+    return {
+        "id": summary.id,
+        "content": summary.content,
+        "covers_until_message_id": summary.covers_until_message_id,
+        "messages_folded": summary.messages_folded,
+        "created_at": iso(summary.created_at),
+    }
+
+
+# --- documentation -------------------------------------------------------------------------
+
+
+class SessionSummarySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    content = serializers.CharField(help_text="Sent instead of the messages it covers.")
+    covers_until_message_id = serializers.CharField(
+        help_text="The newest message folded into the summary.")
+    messages_folded = serializers.IntegerField(
+        help_text="Messages folded by the last summarizer call.")
+    created_at = serializers.DateTimeField()
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    workspace_id = serializers.CharField()
+    agent_id = serializers.CharField(allow_null=True)
+    user_id = serializers.CharField(allow_null=True)
+    title = serializers.CharField(allow_blank=True)
+    metadata = object_field()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(help_text="Moves on every new message.")
+    summary = SessionSummarySerializer(
+        allow_null=True, help_text="The current rolling summary of the older messages "
+                                   "(agent versions with context strategy \"summary\").")
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    agent_id = serializers.CharField(help_text="An agent of the same workspace (404 otherwise).")
+    title = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
+    metadata = object_field(required=False, allow_null=True,
+                       help_text=f"At most {settings.METADATA_MAX_BYTES} bytes of JSON, "
+                                 f"{settings.METADATA_MAX_DEPTH} levels deep.")
+    user_id = serializers.CharField(required=False, allow_null=True, allow_blank=True,
+                                    max_length=255)
+
+
+class SessionUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
+    metadata = object_field(required=False, allow_null=True)
+
+
+
+
+class WsTicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+# --- views ---------------------------------------------------------------------------------
 
 
 LIST_PARAMS = doc_page_params(
@@ -39,7 +116,7 @@ LIST_PARAMS = doc_page_params(
 
 class SessionListView(APIView):
     @extend_schema(operation_id="chat_sessions_list", parameters=LIST_PARAMS,
-                   responses=responses(many(docs.SessionSerializer), 400),
+                   responses=responses(many(SessionSerializer), 400),
                    description="Newest first by default. Also filters by "
                                "`metadata.<key>=<value>` query parameters (AND-ed).")
     def get(self, request: Request) -> Response:
@@ -49,8 +126,8 @@ class SessionListView(APIView):
         items, page_meta = paginate(qs, params)
         return Response({"data": [session_data(s) for s in items], "meta": page_meta})
 
-    @extend_schema(operation_id="chat_sessions_create", request=docs.SessionCreateSerializer,
-                   responses=responses(one(docs.SessionSerializer), 404, status=201,
+    @extend_schema(operation_id="chat_sessions_create", request=SessionCreateSerializer,
+                   responses=responses(one(SessionSerializer), 404, status=201,
                                        body=True),
                    description="`agentId` is accepted as an alias of `agent_id`.")
     def post(self, request: Request) -> Response:
@@ -75,12 +152,12 @@ class SessionDetailView(APIView):
         return selectors.session_get(workspace=request_workspace(request), session_id=session_id)
 
     @extend_schema(operation_id="chat_sessions_retrieve",
-                   responses=responses(one(docs.SessionSerializer), 404))
+                   responses=responses(one(SessionSerializer), 404))
     def get(self, request: Request, session_id: str) -> Response:
         return data(session_data(self._session(request, session_id)))
 
-    @extend_schema(operation_id="chat_sessions_update", request=docs.SessionUpdateSerializer,
-                   responses=responses(one(docs.SessionSerializer), 404, body=True))
+    @extend_schema(operation_id="chat_sessions_update", request=SessionUpdateSerializer,
+                   responses=responses(one(SessionSerializer), 404, body=True))
     def patch(self, request: Request, session_id: str) -> Response:
         session = self._session(request, session_id)
         body = body_of(request)
@@ -97,60 +174,13 @@ class SessionDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MessageListView(APIView):
-    """GET lists messages (oldest first; page/limit or after/before cursors)."""
-
-    @extend_schema(
-        operation_id="chat_messages_list",
-        parameters=doc_page_params(*docs.MESSAGE_PAGE_PARAMS),
-        responses=responses(many(docs.MessageSerializer), 400, 404),
-        description="Oldest first; page/limit, or cursor paging with after/before.",
-    )
-    def get(self, request: Request, session_id: str) -> Response:
-        session = selectors.session_get(workspace=request_workspace(request),
-                                        session_id=session_id)
-        params = page_params(request.query_params)
-        after, before = request.query_params.get("after"), request.query_params.get("before")
-        if after and before:
-            raise InvalidInput({"after": ["Use either after or before, not both."]})
-        if after or before:
-            items, more = selectors.message_cursor(session=session, after=after, before=before,
-                                                   limit=params.limit)
-            total = selectors.message_list(session=session).count()
-            return Response({"data": [message_data(m) for m in items],
-                             "meta": {**meta(total, params), "page": 1, "has_more": more}})
-        items, page_meta = paginate(selectors.message_list(session=session), params)
-        return Response({"data": [message_data(m) for m in items], "meta": page_meta})
-
-
-class FeedbackView(APIView):
-    @extend_schema(operation_id="chat_feedback_list", parameters=doc_page_params(),
-                   responses=responses(many(docs.FeedbackItemSerializer), 400, 404),
-                   description="The session's feedback, one per execution, oldest first.")
-    def get(self, request: Request, session_id: str) -> Response:
-        session = selectors.session_get(workspace=request_workspace(request),
-                                        session_id=session_id)
-        items, page_meta = paginate(selectors.feedback_list(session=session),
-                                    page_params(request.query_params))
-        return Response({"data": [feedback_data(f) for f in items], "meta": page_meta})
-
-    @extend_schema(operation_id="chat_feedback_submit", request=docs.FeedbackSerializer,
-                   responses=responses(one(docs.FeedbackResultSerializer), 404, body=True),
-                   description="Upsert per (session, execution).")
-    def post(self, request: Request, session_id: str) -> Response:
-        session = selectors.session_get(workspace=request_workspace(request),
-                                        session_id=session_id)
-        body = body_of(request)
-        services.feedback_submit(session=session, execution_id=body.get("execution_id"),
-                                 value=body.get("value"))
-        return data({"submitted": True})
 
 
 class WsTicketView(APIView):
     """A single-use, 60-second ticket for opening the session's WebSocket from a browser."""
 
     @extend_schema(operation_id="chat_ws_ticket_create", request=None,
-                   responses=responses(one(docs.WsTicketSerializer), 404, status=201))
+                   responses=responses(one(WsTicketSerializer), 404, status=201))
     def post(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(workspace=request_workspace(request),
                                         session_id=session_id)

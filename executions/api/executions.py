@@ -1,30 +1,145 @@
-"""Execution REST views (list, get, tree, cancel, approvals) and the SSE follow/execute."""
+"""Executions (docs/api.md §5): output payload, its OpenAPI description (with the execute
+and decision bodies), the REST views (list, get, tree, cancel, approve/deny, the approval
+inbox) and the SSE follow/execute. Writes are ``executions.services``, ``agent_runs``
+and ``approvals``; reads ``executions.selectors``."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from executions import approvals, runner, selectors
-from executions import schema as docs
 from executions.agent_runs import agent_execute_start
 from executions.models import Execution, ExecutionStatus
-from executions.serializers import execution_data
 from executions.services import execution_request_cancel
 from executions.sse import last_event_id, sse_response
 from promptrails.api.async_views import async_api, authenticate, json_data, read_json
+from promptrails.api.formats import iso
 from promptrails.api.pagination import page_params, paginate
 from promptrails.api.schema import documented_by, many, one, responses, sse_responses
 from promptrails.api.schema import page_params as doc_page_params
 from promptrails.api.views import data, request_workspace
 from promptrails.db import run_db
 from promptrails.errors import InvalidInput, NotFound
+
+# --- output -------------------------------------------------------------------------------
+
+
+def token_usage(execution: Execution) -> dict[str, int]:
+    usage = {
+        "prompt_tokens": execution.prompt_tokens,
+        "completion_tokens": execution.completion_tokens,
+        "total_tokens": execution.total_tokens,
+    }
+    if execution.cached_tokens:
+        usage["cached_tokens"] = execution.cached_tokens
+    if execution.reasoning_tokens:
+        usage["reasoning_tokens"] = execution.reasoning_tokens
+    return usage
+
+
+def execution_data(execution: Execution, children: list[dict[str, Any]] | None = None,
+                   ) -> dict[str, Any]:
+    return {
+        "id": execution.id,
+        "agent_id": execution.agent_id,
+        "agent_name": execution.agent_name,
+        "agent_version_id": execution.agent_version_id,
+        "workspace_id": execution.workspace_id,
+        "user_id": str(execution.user_id) if execution.user_id is not None else None,
+        "session_id": execution.session_id,
+        "parent_execution_id": execution.parent_id,
+        "status": execution.status,
+        "input": execution.input,
+        "output": execution.output,
+        "error": execution.error,
+        "metadata": execution.metadata,
+        "model": execution.model,
+        "token_usage": token_usage(execution),
+        "total_tokens": execution.total_tokens,
+        "cost": float(execution.cost or 0),
+        "duration_ms": execution.duration_ms,
+        "trace_id": execution.trace_id,
+        "approval_expires_at": iso(execution.approval_expires_at),
+        "children": children or [],
+        "started_at": iso(execution.started_at),
+        "completed_at": iso(execution.completed_at),
+        "created_at": iso(execution.created_at),
+        "updated_at": iso(execution.updated_at),
+    }
+
+
+# --- documentation ------------------------------------------------------------------------
+
+
+def object_field(**kwargs: Any) -> serializers.DictField:
+    return serializers.DictField(child=serializers.JSONField(), **kwargs)
+
+
+class TokenUsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cached_tokens = serializers.IntegerField(required=False)
+    reasoning_tokens = serializers.IntegerField(required=False)
+
+
+class ExecutionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    agent_id = serializers.CharField(allow_null=True)
+    agent_name = serializers.CharField(allow_blank=True)
+    agent_version_id = serializers.CharField(allow_null=True)
+    workspace_id = serializers.CharField()
+    user_id = serializers.CharField(allow_null=True)
+    session_id = serializers.CharField(allow_null=True)
+    parent_execution_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=ExecutionStatus.values)
+    input = serializers.JSONField()
+    output = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True, allow_blank=True)
+    metadata = object_field()
+    model = serializers.CharField(allow_blank=True, allow_null=True)
+    token_usage = TokenUsageSerializer()
+    total_tokens = serializers.IntegerField()
+    cost = serializers.FloatField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    trace_id = serializers.CharField(allow_blank=True, allow_null=True)
+    approval_expires_at = serializers.DateTimeField(allow_null=True)
+    children = serializers.ListField(
+        child=object_field(),
+        help_text="Child executions (same shape), filled in by the tree endpoint.")
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ExecuteResultSerializer(ExecutionSerializer):
+    execution_id = serializers.CharField(help_text="Same as id.")
+
+
+class ExecuteSerializer(serializers.Serializer):
+    input = serializers.JSONField(required=False, help_text="A JSON object, or a string taken as "
+                                                  '`{"message": <string>}`.')
+    session_id = serializers.CharField(required=False, allow_null=True)
+    version_id = serializers.CharField(required=False, allow_null=True)
+    sync = serializers.BooleanField(required=False, default=True,
+                          help_text="Wait for the run to end (default true).")
+
+
+class DecisionSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+
+
+# --- views --------------------------------------------------------------------------------
 
 
 class ExecutionListView(APIView):
@@ -33,7 +148,7 @@ class ExecutionListView(APIView):
         parameters=doc_page_params(OpenApiParameter("agent_id", str),
                                    OpenApiParameter("session_id", str),
                                    OpenApiParameter("status", str, enum=ExecutionStatus.values)),
-        responses=responses(many(docs.ExecutionSerializer), 400),
+        responses=responses(many(ExecutionSerializer), 400),
         description="Newest first.",
     )
     def get(self, request: Request) -> Response:
@@ -46,7 +161,7 @@ class ExecutionListView(APIView):
 
 class ApprovalInboxView(APIView):
     @extend_schema(operation_id="executions_approval_inbox", parameters=doc_page_params(),
-                   responses=responses(many(docs.ExecutionSerializer), 400))
+                   responses=responses(many(ExecutionSerializer), 400))
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         qs = selectors.execution_list(workspace=request_workspace(request), params={}).filter(
@@ -58,7 +173,7 @@ class ApprovalInboxView(APIView):
 
 class ExecutionDetailView(APIView):
     @extend_schema(operation_id="executions_retrieve",
-                   responses=responses(one(docs.ExecutionSerializer), 404))
+                   responses=responses(one(ExecutionSerializer), 404))
     def get(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
                                             execution_id=execution_id)
@@ -67,7 +182,7 @@ class ExecutionDetailView(APIView):
 
 class ExecutionTreeView(APIView):
     @extend_schema(operation_id="executions_tree",
-                   responses=responses(one(docs.ExecutionSerializer), 404),
+                   responses=responses(one(ExecutionSerializer), 404),
                    description="The execution with a recursive `children` list.")
     def get(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
@@ -77,7 +192,7 @@ class ExecutionTreeView(APIView):
 
 class ExecutionCancelView(APIView):
     @extend_schema(operation_id="executions_cancel", request=None,
-                   responses=responses(one(docs.ExecutionSerializer), 400, 404),
+                   responses=responses(one(ExecutionSerializer), 400, 404),
                    description="Cooperative cancel; a finished execution is a 400.")
     def post(self, request: Request, execution_id: str) -> Response:
         execution = selectors.execution_get(workspace=request_workspace(request),
@@ -99,8 +214,8 @@ class ExecutionDecisionView(APIView):
 
     approved = True
 
-    @extend_schema(request=docs.DecisionSerializer,
-                   responses=responses(one(docs.ExecutionSerializer), 404, body=True),
+    @extend_schema(request=DecisionSerializer,
+                   responses=responses(one(ExecutionSerializer), 404, body=True),
                    description="Only for an execution in `waiting_approval` (else 400; a "
                                "second decision is 400 \"already decided\"); the run "
                                "resumes (denied: the model is told the call was denied).")
@@ -144,8 +259,8 @@ class _AgentExecuteDoc(APIView):
     """OpenAPI only (never routed): `agent_execute`."""
 
     @extend_schema(
-        operation_id="agents_execute", request=docs.ExecuteSerializer,
-        responses=responses(one(docs.ExecuteResultSerializer), 404, body=True),
+        operation_id="agents_execute", request=ExecuteSerializer,
+        responses=responses(one(ExecuteResultSerializer), 404, body=True),
         description="Run the agent once; with `sync` false, returns at once (pending/running).",
     )
     def post(self, request: Request, agent_id: str) -> Response:  # pragma: no cover

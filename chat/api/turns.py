@@ -1,4 +1,7 @@
-"""Sending a message: non-streaming (waits for the reply) and streaming (SSE). Async."""
+"""Sending a message starts a turn: non-streaming (waits for the reply) and streaming (SSE).
+
+Async views; the message payloads and their OpenAPI description are in ``messages.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import schema as docs
 from chat import services
+from chat.api import messages as docs
+from chat.api.messages import MessageListView, send_data
 from chat.models import Message
-from chat.serializers import send_data
 from chat.validation import clean_content
-from chat.views import MessageListView
 from executions import runner
 from executions.follow import follow
 from executions.models import Execution, ExecutionStatus

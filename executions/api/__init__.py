@@ -1,0 +1,1 @@
+"""The executions app's REST API: one module per resource (see docs/architecture.md)."""
