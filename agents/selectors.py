@@ -20,7 +20,7 @@ from agents.models import (
 )
 from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
-from promptrails.tenancy import scoped
+from promptrails.tenancy import scoped, scoped_get
 
 PROVIDER_ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 _TRUE = {"true", "1", "yes"}
@@ -64,9 +64,7 @@ def agent_list(*, workspace: Workspace, filters: AgentFilters) -> QuerySet[Agent
 
 
 def agent_get(*, workspace: Workspace, agent_id: str) -> Agent:
-    agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
-    if agent is None:
-        raise NotFound("agent")
+    agent = scoped_get(Agent.objects.all(), workspace, agent_id, "agent")
     return agent
 
 
@@ -100,9 +98,7 @@ def prompt_list(*, workspace: Workspace, search: str | None = None) -> QuerySet[
 
 
 def prompt_get(*, workspace: Workspace, prompt_id: str) -> Prompt:
-    prompt = scoped(Prompt.objects.all(), workspace).filter(pk=prompt_id).first()
-    if prompt is None:
-        raise NotFound("prompt")
+    prompt = scoped_get(Prompt.objects.all(), workspace, prompt_id, "prompt")
     return prompt
 
 
@@ -187,9 +183,7 @@ def credential_list(*, workspace: Workspace, type: str | None = None) -> QuerySe
 
 
 def credential_get(*, workspace: Workspace, credential_id: str) -> Credential:
-    credential = scoped(Credential.objects.all(), workspace).filter(pk=credential_id).first()
-    if credential is None:
-        raise NotFound("credential")
+    credential = scoped_get(Credential.objects.all(), workspace, credential_id, "credential")
     return credential
 
 
@@ -208,7 +202,5 @@ def tool_list(*, workspace: Workspace) -> QuerySet[McpTool]:
 
 
 def tool_get(*, workspace: Workspace, tool_id: str) -> McpTool:
-    tool = scoped(McpTool.objects.all(), workspace).filter(pk=tool_id).first()
-    if tool is None:
-        raise NotFound("tool")
+    tool = scoped_get(McpTool.objects.all(), workspace, tool_id, "tool")
     return tool

@@ -74,6 +74,15 @@ def _check_model_ref(ref: str | None, field: str) -> None:
 
 
 @transaction.atomic
+def _workspace_tools(workspace: Workspace, tool_ids: list[str]) -> dict[str, McpTool]:
+    """The workspace's tools of `tool_ids` by id; 404 naming the first one it lacks."""
+    found = {t.pk: t for t in scoped(McpTool.objects.all(), workspace).filter(pk__in=tool_ids)}
+    missing = [tid for tid in tool_ids if tid not in found]
+    if missing:
+        raise NotFound(message=f"Tool {missing[0]!r} not found in this workspace.")
+    return found
+
+
 def agent_version_create(
     *,
     agent: Agent,
@@ -101,12 +110,7 @@ def agent_version_create(
     _check_model_ref(model_config.get("model_id"), "model_config.model_id")
     _check_model_ref(model_config.get("fallback_model_id"), "model_config.fallback_model_id")
     tools = tools or []
-    tool_ids = [t["mcp_tool_id"] for t in tools]
-    found = {t.pk: t for t in scoped(McpTool.objects.all(), workspace).filter(pk__in=tool_ids)}
-    missing = [tid for tid in tool_ids if tid not in found]
-    if missing:
-        raise NotFound(message=f"Tool {missing[0]!r} not found in this workspace.")
-
+    found = _workspace_tools(workspace, [t["mcp_tool_id"] for t in tools])
     created = AGENT_VERSIONS.create(
         parent=agent, version=version, set_current=set_current, fields={
         "message": message or "",

@@ -32,7 +32,7 @@ from promptrails.errors import IdempotencyConflict, InvalidInput, NotFound, Sess
 from promptrails.ids import new_id
 from promptrails.models import Workspace
 from promptrails.ratelimit import enforce_concurrent_turns
-from promptrails.tenancy import scoped
+from promptrails.tenancy import scoped_get
 
 logger = logging.getLogger("promptrails.chat")
 
@@ -69,9 +69,7 @@ def session_create(
 ) -> Session:
     if not isinstance(agent_id, str) or not agent_id:
         raise InvalidInput({"agent_id": ["This field is required."]})
-    agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
-    if agent is None:
-        raise NotFound("agent")
+    agent = scoped_get(Agent.objects.all(), workspace, agent_id, "agent")
     return Session.objects.create(
         workspace=workspace, agent=agent, title=title, metadata=metadata, user_id=user_id
     )

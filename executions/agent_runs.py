@@ -14,7 +14,7 @@ from executions.services import execution_create
 from executions.types import Started, TurnSpec
 from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
-from promptrails.tenancy import scoped
+from promptrails.tenancy import scoped_get
 
 ID_LENGTH = 27  # every id of this API is a KSUID: 27 base62 characters
 
@@ -49,9 +49,7 @@ def agent_execute_start(
 ) -> Started:
     """Validate the request, create the execution and describe its run (started by
     executions.runner.start_turn)."""
-    agent = scoped(Agent.objects.all(), workspace).filter(pk=agent_id).first()
-    if agent is None:
-        raise NotFound("agent")
+    agent = scoped_get(Agent.objects.all(), workspace, agent_id, "agent")
     payload = body.get("input", {})
     if not isinstance(payload, dict):
         raise InvalidInput({"input": ["Must be a JSON object (the prompt's variables)."]})

@@ -49,10 +49,10 @@ from executions.models import (
 )
 from executions.types import FinishHook, HeartbeatHook, TurnSpec
 from promptrails.api.formats import iso
-from promptrails.errors import InvalidInput, NotAllowed, NotFound
+from promptrails.errors import InvalidInput, NotAllowed
 from promptrails.ids import new_id
 from promptrails.models import Workspace
-from promptrails.tenancy import scoped
+from promptrails.tenancy import scoped_get
 
 logger = logging.getLogger("promptrails.approvals")
 
@@ -327,9 +327,7 @@ def execution_cancel_parked(*, execution: Execution, decided_by: str) -> bool:
 
 
 def approval_get(*, workspace: Workspace, approval_id: str) -> Approval:
-    approval = scoped(Approval.objects.all(), workspace).filter(pk=approval_id).first()
-    if approval is None:
-        raise NotFound("approval")
+    approval = scoped_get(Approval.objects.all(), workspace, approval_id, "approval")
     return approval
 
 

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from executions.models import Approval, Execution, ExecutionStatus, Span, SpanKind, SpanStatus
 from promptrails.errors import InvalidInput, NotFound
 from promptrails.models import Workspace
-from promptrails.tenancy import scoped
+from promptrails.tenancy import scoped, scoped_get
 
 MAX_TREE_NODES = 500
 
@@ -34,9 +34,7 @@ def execution_list(*, workspace: Workspace, params: Any) -> QuerySet[Execution]:
 
 
 def execution_get(*, workspace: Workspace, execution_id: str) -> Execution:
-    execution = scoped(Execution.objects.all(), workspace).filter(pk=execution_id).first()
-    if execution is None:
-        raise NotFound("execution")
+    execution = scoped_get(Execution.objects.all(), workspace, execution_id, "execution")
     return execution
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
+from promptrails.errors import NotFound
 from promptrails.models import ApiKey, Membership, Workspace, hash_api_key
 
 M = TypeVar("M", bound=Model)
@@ -32,6 +33,15 @@ class AuthFailed(Exception):
 def scoped(queryset: QuerySet[M], workspace: Workspace, field: str = "workspace") -> QuerySet[M]:
     """The one place that narrows a queryset to a workspace."""
     return queryset.filter(**{field: workspace})
+
+
+def scoped_get(queryset: QuerySet[M], workspace: Workspace, pk: object, kind: str) -> M:
+    """The workspace's object `pk` of `queryset`, else 404 `NotFound(kind)`: one answer for
+    "does not exist" and "belongs to another workspace"."""
+    found = scoped(queryset, workspace).filter(pk=pk).first()
+    if found is None:
+        raise NotFound(kind)
+    return found
 
 
 def workspace_from_api_key(raw: str) -> WorkspaceAuth:

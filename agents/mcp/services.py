@@ -26,11 +26,11 @@ from agents.crypto import DecryptionError, decrypt_value
 from agents.models import Credential, McpTool
 from agents.runtime.tools import BUILTIN_TOOLS, ToolError
 from agents.signals import configuration_changed
-from promptrails.errors import DomainError, InvalidInput, NotFound, UpstreamError
+from promptrails.errors import DomainError, InvalidInput, UpstreamError
 from promptrails.models import Workspace
 from promptrails.outbound import OutboundRefused, check_url
 from promptrails.storable import storable_value
-from promptrails.tenancy import scoped
+from promptrails.tenancy import scoped_get
 
 from . import headers as header_codec
 from .binding import MAX_TIMEOUT, ServerRef
@@ -73,9 +73,7 @@ def _credential(workspace: Workspace, credential_id: Any) -> Credential | None:
         return None
     if not isinstance(credential_id, str):
         raise _invalid("credential_id", "credential_id must be a string.")
-    credential = scoped(Credential.objects.all(), workspace).filter(pk=credential_id).first()
-    if credential is None:
-        raise NotFound("credential")
+    credential = scoped_get(Credential.objects.all(), workspace, credential_id, "credential")
     return credential
 
 

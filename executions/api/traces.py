@@ -38,7 +38,7 @@ FILTER_PARAMS = [
 
 
 def span_data(span: Span) -> dict[str, Any]:
-    """A span as the SDK's ``Trace`` (types.py) reads it."""
+    """A span as the SDK's ``Trace`` (types.py) reads it (long but flat: one line a field)."""
     execution = span.execution
     has_usage = span.kind != SpanKind.TOOL
     usage: dict[str, int] | None = None

@@ -21,9 +21,9 @@ from django.utils import timezone
 from agents.services import demo_agent_ensure
 from chat.models import Session
 from executions.models import Approval, Execution
-from tests.browser.conftest import Page, make_browser_key
-from tests.chat.conftest import ensure_local_model
+from tests.browser.support import Page, make_browser_key
 from tests.helpers import Tenant
+from tests.support.live import ensure_local_model
 
 API = "/api/v1"
 

@@ -242,8 +242,8 @@ class OpenAIProvider:
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ProviderChunk, None]:
         # The request goes through the official client (auth, base URL, headers, HTTP
         # errors as SDK exceptions); its streamed body is read as raw Server-Sent Events
-        # and each chunk decoded with json.loads, because the SDK's typed chunks cost
-        # ~40 % of the event loop's time per token under load (bench/RESULTS.md).
+        # and each chunk decoded with json.loads, because the SDK's typed chunks cost a
+        # large share of the event loop's time per token under load (bench/RESULTS.md).
         # Depth 5 on purpose: another generator layer to flatten it would cost per token.
         client = get_client(request.model)
         reader = _ChunkReader()
