@@ -73,7 +73,6 @@ def _check_model_ref(ref: str | None, field: str) -> None:
         )
 
 
-@transaction.atomic
 def _workspace_tools(workspace: Workspace, tool_ids: list[str]) -> dict[str, McpTool]:
     """The workspace's tools of `tool_ids` by id; 404 naming the first one it lacks."""
     found = {t.pk: t for t in scoped(McpTool.objects.all(), workspace).filter(pk__in=tool_ids)}
@@ -83,6 +82,7 @@ def _workspace_tools(workspace: Workspace, tool_ids: list[str]) -> dict[str, Mcp
     return found
 
 
+@transaction.atomic
 def agent_version_create(
     *,
     agent: Agent,
