@@ -147,6 +147,23 @@ async def ws_open(ws_base: str, key: str, session_id: str) -> Any:
     )
 
 
+async def ws_open_many(ws_base: str, key: str, session_ids: list[str],
+                       batch: int = 100) -> tuple[list[Any], list[str]]:
+    """Sockets on `session_ids`, opened `batch` at a time; and the failures, as text."""
+    sockets: list[Any] = []
+    failures: list[str] = []
+    for offset in range(0, len(session_ids), batch):
+        opened = await asyncio.gather(
+            *(ws_open(ws_base, key, sid) for sid in session_ids[offset:offset + batch]),
+            return_exceptions=True)
+        for item in opened:
+            if isinstance(item, BaseException):
+                failures.append(f"{type(item).__name__}: {item}"[:160])
+            else:
+                sockets.append(item)
+    return sockets, failures
+
+
 async def ws_turn(socket: Any, content: str = "hello") -> Sample:
     """One turn over an open chat WebSocket: send a message frame, read events until done."""
     sample = Sample()

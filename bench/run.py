@@ -268,19 +268,9 @@ async def scenario_websocket(server: stack.Server, plan: Plan, pool: Sessions,
     pid = server.proc.pid
     # idle sockets: memory per socket
     rss0 = stack.rss_kib(pid)
-    sockets: list[Any] = []
-    failures: list[str] = []
     start = time.perf_counter()
-    ids = pool.ids[:plan.ws_idle]
-    for offset in range(0, len(ids), 100):
-        opened = await asyncio.gather(
-            *(load.ws_open(server.ws_base, server.key, sid) for sid in ids[offset:offset + 100]),
-            return_exceptions=True)
-        for item in opened:
-            if isinstance(item, BaseException):
-                failures.append(f"{type(item).__name__}: {item}"[:160])
-            else:
-                sockets.append(item)
+    sockets, failures = await load.ws_open_many(server.ws_base, server.key,
+                                                pool.ids[:plan.ws_idle])
     open_wall = time.perf_counter() - start
     await asyncio.sleep(2.0)
     rss1 = stack.rss_kib(pid)

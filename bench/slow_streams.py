@@ -23,7 +23,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -128,21 +127,6 @@ def _event_log_totals(server: stack.Server) -> tuple[int, int]:
     return int(rows), int(size)
 
 
-async def _idle_sockets(server: stack.Server, ids: list[str]) -> tuple[list[Any], list[str]]:
-    sockets: list[Any] = []
-    failures: list[str] = []
-    for offset in range(0, len(ids), 100):
-        opened = await asyncio.gather(
-            *(load.ws_open(server.ws_base, server.key, sid) for sid in ids[offset:offset + 100]),
-            return_exceptions=True)
-        for item in opened:
-            if isinstance(item, BaseException):
-                failures.append(f"websocket: {type(item).__name__}: {item}"[:160])
-            else:
-                sockets.append(item)
-    return sockets, failures
-
-
 async def _rss_peak(pid: int, until: asyncio.Event, peak: list[int]) -> None:
     while not until.is_set():
         peak[0] = max(peak[0], stack.rss_kib(pid))
@@ -154,7 +138,9 @@ async def measure(server: stack.Server, result: SlowResult) -> None:
     assert server.proc is not None
     ids = server.setup["sessions"]
     stream_ids, idle_ids = ids[:result.streams], ids[result.streams:]
-    sockets, failures = await _idle_sockets(server, idle_ids[:result.ws_idle])
+    sockets, failures = await load.ws_open_many(server.ws_base, server.key,
+                                                idle_ids[:result.ws_idle])
+    failures = [f"websocket: {failure}" for failure in failures]
     rows0, bytes0 = _event_log_totals(server)
     await asyncio.sleep(1.0)
     pid = server.proc.pid
