@@ -166,6 +166,11 @@ def running_count() -> int:
     return len(_RUNS)
 
 
+def busy_count() -> int:
+    """Runs and their follow-ups (summaries, memory) still working in this process."""
+    return len(_TASKS)
+
+
 def local_run(execution_id: str) -> LocalRun | None:
     return _RUNS.get(execution_id)
 

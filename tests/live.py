@@ -59,6 +59,22 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def busy(self) -> int:
+        """Runs and follow-ups (summaries, memory) still working in the server; 0 once it
+        is idle or gone."""
+        if self.process.poll() is not None:
+            return 0
+        try:
+            body = httpx.get(f"{self.url}/healthz?verbose=1", timeout=10).json()
+        except (httpx.HTTPError, ValueError):
+            return 1
+        return int(body["process"]["busy"])
+
+
+# Every server started by this test process that may still run (see
+# tests/fixtures/live.py's teardown hook: tests wait for them to be idle before the flush).
+STARTED: list[LiveServer] = []
+
 
 def start_server(db_settings: dict[str, Any], tmp_dir: Path, ready_status: int = 200,
                  **env: str) -> LiveServer:
@@ -90,6 +106,7 @@ def start_server(db_settings: dict[str, Any], tmp_dir: Path, ready_status: int =
         )
     server = LiveServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path,
                         env=env)
+    STARTED[:] = [s for s in STARTED if s.process.poll() is None] + [server]
 
     def ready() -> bool:
         if process.poll() is not None:

@@ -78,9 +78,10 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "channel_layer": "ok" if layer_ok else "down",
     }
     if request.GET.get("verbose") == "1":  # for soak runs and operators
-        from executions.runner import running_count
+        from executions.runner import busy_count, running_count
 
-        body["process"] = {"runs": running_count(), "tasks": len(asyncio.all_tasks()),
+        body["process"] = {"runs": running_count(), "busy": busy_count(),
+                           "tasks": len(asyncio.all_tasks()),
                            # live Python memory (pymalloc blocks in use), unlike RSS, drops
                            # when objects are freed: growth here is a leak, RSS alone is not
                            "python_blocks": sys.getallocatedblocks()}
