@@ -117,7 +117,7 @@ async def _housekeeping() -> None:
             await _heartbeat(runs, renew)
         if settings.SWEEPS and now - last_sweep >= max(lease / 2, 1):
             last_sweep = now
-            await _sweep()
+            await _sweep(runs)
 
 
 async def _heartbeat(runs: list[LocalRun], renew: bool) -> None:
@@ -134,10 +134,12 @@ async def _heartbeat(runs: list[LocalRun], renew: bool) -> None:
             run.cancel()
 
 
-async def _sweep() -> None:
-    """End the runs whose process died; decide the approvals that are overdue."""
+async def _sweep(runs: list[LocalRun]) -> None:
+    """End the runs whose process died (never `runs`, alive here); decide the approvals
+    that are overdue."""
+    alive = {run.spec.execution_id for run in runs}
     try:
-        await run_db(services.executions_recover_stale)
+        await run_db(lambda: services.executions_recover_stale(alive=alive))
     except Exception:
         logger.exception("recovery sweep failed")
     try:

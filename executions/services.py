@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -229,10 +229,18 @@ def execution_recover(*, execution_id: str) -> bool:
     return _recover(execution_id, hooks=False)
 
 
-def executions_recover_stale() -> int:
-    """Recover every stale execution, each on its own: one that fails is logged and skipped."""
+def executions_recover_stale(*, alive: Collection[str] = ()) -> int:
+    """Recover every stale execution, each on its own: one that fails is logged and skipped.
+
+    `alive` are the executions running in the calling process: their leases are renewed
+    first, so a process whose renewals fell behind (CPU-bound, its database threads queued)
+    never ends its own live runs as "interrupted"."""
+    if alive:
+        executions_heartbeat(execution_ids=list(alive))
     recovered = 0
     for execution_id in stale_execution_ids():
+        if execution_id in alive:
+            continue
         try:
             recovered += execution_recover(execution_id=execution_id)
         except Exception:

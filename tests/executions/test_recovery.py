@@ -137,3 +137,33 @@ def test_a_session_held_by_a_run_ended_without_its_hooks_takes_a_new_turn(
     started = turn_start(workspace=tenant.workspace, session_id=session.id, content="again")
     session.refresh_from_db()
     assert session.turn_execution_id == started.execution_id
+
+
+def test_a_sweep_never_ends_the_runs_alive_in_its_own_process(tenant: Tenant) -> None:
+    # a CPU-bound process whose lease renewals fell behind: its own runs look stale
+    mine = [_stale_run(tenant, session_id=None, age=60) for _ in range(2)]
+    dead = _stale_run(tenant, session_id=None, age=60)
+    assert executions_recover_stale(alive={run.id for run in mine}) == 1
+    dead.refresh_from_db()
+    assert dead.status == "failed" and dead.error == "interrupted"
+    for run in mine:
+        run.refresh_from_db()
+        assert run.status == "running" and run.heartbeat_at is not None
+        assert run.heartbeat_at > timezone.now() - timedelta(seconds=5)  # renewed
+        assert log.read(run.id)[-1]["type"] == "content"  # no terminal event logged
+
+
+async def test_the_runner_sweep_names_its_live_runs(tenant: Tenant) -> None:
+    from types import SimpleNamespace
+
+    from asgiref.sync import sync_to_async
+
+    from executions import runner
+
+    mine = await sync_to_async(_stale_run)(tenant, session_id=None, age=60)
+    dead = await sync_to_async(_stale_run)(tenant, session_id=None, age=60)
+    alive: Any = [SimpleNamespace(spec=SimpleNamespace(execution_id=mine.id))]
+    await runner._sweep(alive)
+    await mine.arefresh_from_db()
+    await dead.arefresh_from_db()
+    assert (mine.status, dead.status) == ("running", "failed")
