@@ -1,6 +1,6 @@
 """Where one stream's added time to first token goes, seen from the client.
 
-    python -m bench.ttft_stages [--db sqlite|postgres] [--n 20] [--profile FILE]
+    python -m bench.ttft_stages [--db sqlite|postgres] [--n 20] [--tokens 20] [--profile FILE]
 
 Starts the fake model and one server (as `bench.run` does), sends `n` sequential SSE turns
 and prints, as medians: the model's own TTFT asked directly; our response headers (sent
@@ -44,10 +44,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--tokens", type=int, default=20, help="tokens per reply")
     parser.add_argument("--profile", type=Path, help="py-spy the server during the turns")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="promptrails-ttft-"))
-    fake = stack.start_fake(tokens=20, ttft_ms=50, itl_ms=1, procs=1, log=logs / "fake.log")
+    fake = stack.start_fake(tokens=args.tokens, ttft_ms=50, itl_ms=1, procs=1, log=logs / "fake.log")
     server = stack.prepare_server(args.db, stack.ROOT, fake.url,
                                   {"fake_url": fake.url, "sessions": 10}, logs / "server.log")
     try:
@@ -78,6 +79,8 @@ async def main() -> None:
           f"| {args.db} | {model:.1f} | {headers:.1f} | {first:.1f} | "
           f"{statistics.median(t[1] - t[0] for t in turns):.1f} | {first - model:.1f} | "
           f"{cpu / args.n * 1000:.1f} |")
+    print(f"server CPU per token, turn included: {cpu / args.n / args.tokens * 1e6:.0f} µs "
+          f"({args.tokens} tokens a reply)")
 
 
 if __name__ == "__main__":
