@@ -564,7 +564,8 @@ def write_results(report: str) -> None:
             if title.lower().startswith(("before/after", "context strategies")):
                 kept.append("## " + section.rstrip())
             elif title.lower().startswith("run history"):
-                history_rows = [line for line in section.splitlines()[3:] if line.startswith("|")]
+                history_rows = [line for line in section.splitlines()[3:]
+                                if line.startswith("|") and not line.startswith("|---")]
     RESULTS.write_text(report.rstrip() + "\n\n" + "\n\n".join(kept) + ("\n\n" if kept else "")
                        + "## Run history\n\n" + HISTORY_HEADER + "\n"
                        + "\n".join(_NEW_HISTORY + history_rows) + "\n")
