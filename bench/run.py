@@ -51,26 +51,43 @@ class Plan:
     ttft_ms: float = 50.0
     itl_ms: float = 5.0
     single: int = 40  # sequential streams (20-token replies) for the 1-stream rows
+    cpu_turns: int = 40  # sequential 20-token turns, each on a fresh session: server CPU/turn
+    long_turns: int = 5  # sequential long replies (LONG_TOKENS each): server CPU/token
+    long_conc: int = 10  # long replies at once (the concurrent variant)
     rounds100: int = 1  # rounds of 100 concurrent streams
     conc: int = 200  # concurrent conversations
     ws_idle: int = 1000
     ws_active: int = 200
+    history: tuple[int, ...] = HISTORY_SIZES  # prior messages of the history sessions
     history_sends: int = 5
     # concurrency levels of the capacity sweep (most streams with added TTFT p99 ≤ 100 ms)
-    capacity: tuple[int, ...] = (5, 10, 20, 40)
+    capacity: tuple[int, ...] = (5, 10, 15, 20, 25, 30)
     # slow streams (bench/slow_streams.py): streams, seconds a reply, idle sockets
     slow: tuple[int, float, int] = (200, 15.0, 50)
 
     @classmethod
-    def make(cls, quick: bool) -> Plan:
+    def make(cls, quick: bool, smoke: bool = False) -> Plan:
+        if smoke:  # a check that every scenario runs and renders, not a measurement
+            return cls(quick=True, single=5, cpu_turns=5, long_turns=2, long_conc=2, conc=20,
+                       ws_idle=20, ws_active=10, history=(10, 100, 1000), history_sends=3,
+                       capacity=(5, 25), slow=(10, 3.0, 5))
         if quick:
             return cls(quick=True)
-        return cls(quick=False, single=200, rounds100=3, history_sends=20,
-                   capacity=(5, 10, 15, 20, 30, 40, 60), slow=(1000, 60.0, 200))
+        return cls(quick=False, single=200, cpu_turns=200, long_turns=20, rounds100=3,
+                   history_sends=20, capacity=(5, 10, 15, 20, 25, 30, 40, 60),
+                   slow=(1000, 60.0, 200))
 
     @property
     def sessions(self) -> int:
-        return max(self.ws_idle, 10 + 100 * self.rounds100 + self.conc + self.ws_active + 20)
+        return max(self.ws_idle, 10 + 100 * self.rounds100 + sum(self.capacity) + self.conc
+                   + self.ws_active + 20)
+
+    def setup_params(self, fake_url: str) -> dict[str, Any]:
+        """What bench/app_setup.py creates: every measured 20-token or long turn gets a
+        session of its own (10 more short ones for the 1-stream rows, one long warm-up)."""
+        return {"fake_url": fake_url, "sessions": self.sessions, "history": list(self.history),
+                "short_sessions": 10 + self.cpu_turns,
+                "long_sessions": 1 + self.long_turns + self.long_conc}
 
 
 @dataclass
@@ -322,7 +339,7 @@ async def _ping(socket: Any) -> bool:
 async def scenario_history(server: stack.Server, plan: Plan, result: DbResult) -> None:
     medians: dict[int, float] = {}
     async with load.client() as http:
-        for size in HISTORY_SIZES:
+        for size in plan.history:
             sid = server.setup["history"][str(size)]
             await load.post_send(http, server.base, server.key, sid)  # warm-up
             samples = await load.sequential(
@@ -341,9 +358,9 @@ async def scenario_history(server: stack.Server, plan: Plan, result: DbResult) -
                 f"{plan.ttft_ms + plan.itl_ms * 9:.0f} ms); SSE TTFT p50 "
                 f"{ms(percentile(_ttfts(sse), 50)):.1f} ms"))
             result.error_samples += load.first_errors(samples) + load.first_errors(sse)
-    ratio = medians[HISTORY_SIZES[-1]] / medians[HISTORY_SIZES[0]]
-    result.metrics.update(history_ratio=ratio,
-                          history_ratio_10k=medians[HISTORY_SIZES[-1]] / medians[HISTORY_SIZES[1]])
+    largest, smallest, middle = plan.history[-1], plan.history[0], plan.history[1]
+    result.metrics.update(history_ratio=medians[largest] / medians[smallest],
+                          history_ratio_10k=medians[largest] / medians[middle])
 
 
 async def scenario_peer(peer: stack.Peer, fake_url: str, plan: Plan, result: DbResult) -> None:
@@ -408,10 +425,9 @@ async def run_db(db: str, args: argparse.Namespace, plan: Plan, fake: stack.Fake
                  app_dir: Path, logdir: Path) -> DbResult:
     result = DbResult(db=db)
     log(f"{db}: setting up (migrate, bootstrap, {plan.sessions} sessions, histories "
-        f"{', '.join(map(str, HISTORY_SIZES))})")
-    server = stack.prepare_server(
-        db, app_dir, fake.url, {"fake_url": fake.url, "sessions": plan.sessions,
-                                "history": list(HISTORY_SIZES)}, logdir / f"setup-{db}.log")
+        f"{', '.join(map(str, plan.history))})")
+    server = stack.prepare_server(db, app_dir, fake.url, plan.setup_params(fake.url),
+                                  logdir / f"setup-{db}.log")
     try:
         stack.start_server(server, logdir / f"server-{db}.log")
         pool = Sessions(server.setup["sessions"])
@@ -612,7 +628,9 @@ def app_snapshot(rev: str) -> Path:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    plan = Plan.make(args.quick)
+    plan = Plan.make(args.quick, smoke=args.smoke)
+    if args.smoke:
+        args.no_write = True  # tiny counts measure nothing worth keeping
     nofile = raise_nofile()  # inherited by the server and the fake model we start
     if nofile < 4 * plan.ws_idle:
         log(f"open-file limit is {nofile}: the {plan.ws_idle}-socket row may fail")
@@ -736,6 +754,7 @@ def main() -> None:
     parser.add_argument("--fake-procs", type=int, default=1)
     parser.add_argument("--no-peer", action="store_true", help="skip the LiteLLM proxy")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny counts
     args = parser.parse_args()
     os.chdir(stack.ROOT)
     with contextlib.suppress(ImportError):
