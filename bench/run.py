@@ -26,20 +26,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import load, slow_streams, stack
+from bench import app_setup, load, slow_streams, stack
 from bench.load import Sample, percentile
 
 RESULTS = stack.BENCH / "RESULTS.md"
 PROFILES = stack.BENCH / "profiles"
 HISTORY_SIZES = (10, 10_000, 100_000)
-SHORT_MODEL = "bench-model-t20"  # bench/app_setup.py: the agent of the 1-stream sessions
-TARGETS = {
+SHORT_MODEL = app_setup.SHORT_MODEL  # the agent of the 1-stream sessions (20-token replies)
+LONG_TOKENS = int(app_setup.LONG_MODEL.rsplit("-t", 1)[1])  # the long-reply agent's tokens
+TARGETS = {  # issue 8
     "added1_p50": 10.0, "added1_p99": 50.0, "added100_p99": 100.0, "history_ratio": 1.5,
 }
 
@@ -223,6 +224,82 @@ async def scenario_added(server: stack.Server, fake_url: str, plan: Plan, pool: 
                               cpu_us_per_token=cpu / max(tokens, 1) * 1e6,
                               cpu_ms_per_turn=cpu / max(len(ours100), 1) * 1000)
         result.error_samples += load.first_errors(ours100)
+
+
+async def _cpu_of(server: stack.Server,
+                  calls: list[Callable[[], Awaitable[Sample]]],
+                  at_once: bool = False) -> tuple[list[Sample], float]:
+    """Run `calls` one after another (or all at once); their samples and the server CPU
+    seconds (user + system, all threads, /proc) consumed meanwhile."""
+    assert server.proc is not None
+    pid = server.proc.pid
+    cpu0 = stack.cpu_seconds(pid)
+    if at_once:
+        samples, _ = await load.concurrent(calls)
+    else:
+        samples = await load.sequential(calls)
+    await asyncio.sleep(0.2)  # the last turn's trailing work is counted too
+    return samples, stack.cpu_seconds(pid) - cpu0
+
+
+def _reply_times(samples: list[Sample]) -> str:
+    totals = [ms(t) for t in _totals(samples)]
+    return f"reply time p50 {percentile(totals, 50):,.0f} / p99 {percentile(totals, 99):,.0f} ms"
+
+
+async def scenario_turn_cpu(server: stack.Server, plan: Plan, result: DbResult) -> None:
+    """Issue 22 target 1: server CPU per 20-token streamed turn, over sequential SSE turns
+    each on a session of its own (the first 10 short sessions serve the 1-stream rows)."""
+    sids = server.setup["short"][10:10 + plan.cpu_turns]
+    async with load.client() as http:
+        samples, cpu = await _cpu_of(
+            server, [partial(load.sse_send, http, server.base, server.key, sid) for sid in sids])
+    per_turn = ms(cpu) / max(len(samples), 1)
+    result.rows.append(Row(
+        f"server CPU per 20-token SSE turn ({len(samples)} sequential, one per session)",
+        len(samples), math.nan, math.nan, load.errors(samples), f"{per_turn:.1f} ms CPU/turn",
+        f"server CPU {cpu:.2f} s over the batch (/proc, user + system); {_reply_times(samples)}"))
+    result.metrics["cpu_ms_per_turn20"] = per_turn
+    result.error_samples += load.first_errors(samples)
+
+
+def _per_token_us(cpu: float, turns: int, turn20_ms: float | None) -> float:
+    """Server CPU per streamed token (µs) of `turns` long replies that took `cpu` seconds,
+    each reply's turn cost (a 20-token turn's CPU) taken out."""
+    if turn20_ms is None or turns == 0:
+        return math.nan
+    return (cpu - turns * turn20_ms / 1000) / (turns * (LONG_TOKENS - 20)) * 1e6
+
+
+async def scenario_long(server: stack.Server, plan: Plan, result: DbResult) -> None:
+    """Issue 22 target 3: server CPU per token once a reply runs: long replies (LONG_TOKENS
+    each), sequential and then `long_conc` at once, minus the 20-token turn's CPU."""
+    sids = server.setup["long"]
+    warm, seq_ids = sids[0], sids[1:1 + plan.long_turns]
+    conc_ids = sids[1 + plan.long_turns:1 + plan.long_turns + plan.long_conc]
+    turn20 = result.metrics.get("cpu_ms_per_turn20")
+    async with load.client() as http:
+        send = partial(load.sse_send, http, server.base, server.key)
+        await send(warm)  # the long agent's first turn fills its caches
+        seq, cpu_seq = await _cpu_of(server, [partial(send, sid) for sid in seq_ids])
+        await asyncio.sleep(0.5)
+        conc, cpu_conc = await _cpu_of(server, [partial(send, sid) for sid in conc_ids],
+                                       at_once=True)
+    for samples, cpu, how in ((seq, cpu_seq, "sequential"), (conc, cpu_conc, "at once")):
+        per_token = _per_token_us(cpu, len(samples), turn20)
+        frames = percentile([float(s.tokens) for s in samples], 50)
+        result.rows.append(Row(
+            f"server CPU per streamed token: {len(samples)} × {LONG_TOKENS:,}-token SSE "
+            f"replies, {how}", len(samples), math.nan, math.nan, load.errors(samples),
+            f"{per_token:,.1f} µs CPU/token",
+            f"server CPU {ms(cpu) / max(len(samples), 1):,.0f} ms per reply, minus "
+            f"{_fmt(turn20)} ms per 20-token turn, over {LONG_TOKENS - 20:,} tokens; "
+            f"content frames received per reply p50 {frames:,.0f}; {_reply_times(samples)}"))
+        result.error_samples += load.first_errors(samples)
+    result.metrics.update(
+        cpu_us_per_token_long=_per_token_us(cpu_seq, len(seq), turn20),
+        cpu_us_per_token_long_conc=_per_token_us(cpu_conc, len(conc), turn20),
+        cpu_ms_per_turn_long=ms(cpu_seq) / max(len(seq), 1))
 
 
 async def scenario_capacity(server: stack.Server, fake_url: str, plan: Plan, pool: Sessions,
@@ -438,6 +515,8 @@ async def run_db(db: str, args: argparse.Namespace, plan: Plan, fake: stack.Fake
             pyspy_out = PROFILES / f"{db}-100-streams.txt"
         steps.append(("added latency", partial(scenario_added, server, fake.url, plan, pool,
                                                result, pyspy_out)))
+        steps.append(("server CPU per turn", partial(scenario_turn_cpu, server, plan, result)))
+        steps.append(("server CPU per token", partial(scenario_long, server, plan, result)))
         steps.append(("capacity", partial(scenario_capacity, server, fake.url, plan, pool,
                                           result)))
         steps.append(("concurrency", partial(scenario_concurrency, server, plan, pool, result)))
@@ -589,8 +668,9 @@ def write_results(report: str) -> None:
 
 HISTORY_HEADER = ("| date | revision | mode | db | added p50 / p99 (1) ms | added p99 (100) ms "
                   "| errors @200 | TTFT p99 @200 ms | tok/s @200 | µs CPU/token | history "
-                  "100k/10 | KiB/idle socket | LiteLLM added p50 / p99(100) ms |\n"
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                  "100k/10 | KiB/idle socket | LiteLLM added p50 / p99(100) ms "
+                  "| ms CPU/turn (20 tok) | µs CPU/token (long) |\n"
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 _NEW_HISTORY: list[str] = []
 
 
@@ -606,7 +686,8 @@ def history_row(date: str, rev: str, mode: str, result: DbResult, peer: DbResult
             f"{f('added100_p99')} | {f('conc_errors')} | {f('conc_ttft_p99')} | "
             f"{f('conc_tok_s')} | {f('cpu_us_per_token')} | {f('history_ratio')} | "
             f"{f('ws_kib_per_socket')} | {f('peer_added1_p50', p)} / "
-            f"{f('peer_added100_p99', p)} |")
+            f"{f('peer_added100_p99', p)} | {f('cpu_ms_per_turn20')} | "
+            f"{f('cpu_us_per_token_long')} |")
 
 
 # --- main -------------------------------------------------------------------------------
@@ -699,7 +780,10 @@ async def main_async(args: argparse.Namespace) -> int:
         "token of the same fake model asked directly at the same concurrency (for one stream, "
         "alternating with it request by request, with 20-token replies). p50/p99 are "
         "linear-interpolated percentiles; errors count HTTP errors, error events, streams "
-        "without a terminal event and transport failures.",
+        "without a terminal event and transport failures. Server CPU is the server process's "
+        "user + system time (all threads, /proc) across a batch of turns; CPU per token is "
+        f"that of {LONG_TOKENS:,}-token replies minus a 20-token turn's, over the "
+        f"{LONG_TOKENS - 20:,} extra tokens.",
         "",
         "## Machine",
         "",
