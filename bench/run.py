@@ -32,6 +32,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import app_setup, load, slow_streams, stack
 from bench.load import Sample, percentile
 
@@ -40,6 +42,7 @@ PROFILES = stack.BENCH / "profiles"
 HISTORY_SIZES = (10, 10_000, 100_000)
 SHORT_MODEL = app_setup.SHORT_MODEL  # the agent of the 1-stream sessions (20-token replies)
 LONG_TOKENS = int(app_setup.LONG_MODEL.rsplit("-t", 1)[1])  # the long-reply agent's tokens
+BUSY_SENDS = 20  # simultaneous sends to one session: one turn starts, the rest are 409
 TARGETS = {  # issue 8
     "added1_p50": 10.0, "added1_p99": 50.0, "added100_p99": 100.0, "history_ratio": 1.5,
 }
@@ -302,6 +305,31 @@ async def scenario_long(server: stack.Server, plan: Plan, result: DbResult) -> N
         cpu_ms_per_turn_long=ms(cpu_seq) / max(len(seq), 1))
 
 
+async def scenario_one_turn(server: stack.Server, pool: Sessions, result: DbResult) -> None:
+    """Issue 22 target 6c: BUSY_SENDS simultaneous sends to one session start exactly one
+    turn; every other send is an HTTP 409 `session_busy`."""
+    sid = pool.take(1)[0]
+    async with load.client() as http:
+        samples, _ = await load.concurrent(
+            [partial(load.sse_send, http, server.base, server.key, sid)
+             for _ in range(BUSY_SENDS)])
+    started = [s for s in samples if not s.error]
+    busy = [s for s in samples if _session_busy(s)]
+    refused = [ms(s.total) for s in busy if s.total is not None]
+    others = [s for s in samples if s.error and not _session_busy(s)]
+    result.rows.append(Row(
+        f"one turn per session: {BUSY_SENDS} simultaneous sends to one session (409 time)",
+        len(samples), percentile(refused, 50), percentile(refused, 99), len(others), "-",
+        f"{len(started)} turn(s) started and streamed, {len(busy)} × HTTP 409 session_busy"))
+    result.metrics.update(busy_started=len(started), busy_409=len(busy))
+    result.error_samples += load.first_errors(others)
+
+
+def _session_busy(sample: Sample) -> bool:
+    return bool(sample.error and sample.error.startswith("HTTP 409")
+                and "session_busy" in sample.error)
+
+
 async def scenario_capacity(server: stack.Server, fake_url: str, plan: Plan, pool: Sessions,
                             result: DbResult) -> None:
     """How many simultaneous sends (of the same 200-token replies) one process starts within
@@ -336,12 +364,14 @@ async def scenario_capacity(server: stack.Server, fake_url: str, plan: Plan, poo
 
 async def scenario_concurrency(server: stack.Server, plan: Plan, pool: Sessions,
                                result: DbResult) -> None:
+    sids = pool.take(plan.conc)
     async with load.client() as http:
         cpu0 = stack.cpu_seconds(server.proc.pid)
         samples, wall = await load.concurrent(
-            [partial(load.sse_send, http, server.base, server.key, sid)
-             for sid in pool.take(plan.conc)])
+            [partial(load.sse_send, http, server.base, server.key, sid, keep_text=True)
+             for sid in sids])
         cpu = stack.cpu_seconds(server.proc.pid) - cpu0
+        stored, mismatches = await _stored_as_streamed(http, server, sids, samples)
     ttfts = [ms(t) for t in _ttfts(samples)]
     totals = [ms(t) for t in _totals(samples)]
     tokens = sum(s.tokens for s in samples)
@@ -352,9 +382,41 @@ async def scenario_concurrency(server: stack.Server, plan: Plan, pool: Sessions,
         f"reply time p50 {percentile(totals, 50):,.0f} / p99 {percentile(totals, 99):,.0f} ms "
         f"(the model alone: {plan.ttft_ms + plan.itl_ms * (plan.fake_tokens - 1):,.0f} ms); "
         f"wall {wall:.1f} s; {tokens:,} tokens; server CPU {cpu:.1f} s"))
+    result.rows.append(Row(
+        f"nothing lost: the {plan.conc} concurrent replies, stored vs streamed", len(samples),
+        math.nan, math.nan, len(samples) - stored, f"{stored} of {len(samples)} stored as "
+        "streamed", "each stream's content deltas, joined, equal the stored assistant reply "
+        "(GET …/messages?after=<its user message>&limit=1)"))
     result.metrics.update(conc_errors=load.errors(samples), conc_ttft_p99=percentile(ttfts, 99),
-                          conc_tok_s=tokens / wall if wall else 0.0)
-    result.error_samples += load.first_errors(samples)
+                          conc_tok_s=tokens / wall if wall else 0.0,
+                          lost_stored=stored, lost_checked=len(samples))
+    result.error_samples += load.first_errors(samples) + mismatches[:3]
+
+
+async def _stored_as_streamed(http: httpx.AsyncClient, server: stack.Server, sids: list[str],
+                              samples: list[Sample], batch: int = 20) -> tuple[int, list[str]]:
+    """How many streams' text equals the reply stored for their turn (a stream that failed
+    counts as not stored as streamed); and what the first mismatches were."""
+    async def check(sid: str, sample: Sample) -> str | None:
+        if sample.error or sample.user_message_id is None:
+            return f"{sid}: stream failed ({sample.error or 'no execution frame'})"
+        try:
+            stored = await load.stored_reply(http, server.base, server.key, sid,
+                                             sample.user_message_id)
+        except Exception as exc:  # noqa: BLE001 - a reply we cannot read is not verified
+            return f"{sid}: reading the reply failed: {type(exc).__name__}: {exc}"[:160]
+        if stored != sample.text:
+            return (f"{sid}: stored reply differs ({len(sample.text)} chars streamed, "
+                    f"{'none' if stored is None else len(stored)} stored)")
+        return None
+
+    problems: list[str] = []
+    for offset in range(0, len(samples), batch):
+        found = await asyncio.gather(*(check(sid, sample) for sid, sample in
+                                       zip(sids[offset:offset + batch],
+                                           samples[offset:offset + batch], strict=True)))
+        problems += [p for p in found if p is not None]
+    return len(samples) - len(problems), problems
 
 
 async def scenario_websocket(server: stack.Server, plan: Plan, pool: Sessions,
@@ -517,6 +579,7 @@ async def run_db(db: str, args: argparse.Namespace, plan: Plan, fake: stack.Fake
                                                result, pyspy_out)))
         steps.append(("server CPU per turn", partial(scenario_turn_cpu, server, plan, result)))
         steps.append(("server CPU per token", partial(scenario_long, server, plan, result)))
+        steps.append(("one turn per session", partial(scenario_one_turn, server, pool, result)))
         steps.append(("capacity", partial(scenario_capacity, server, fake.url, plan, pool,
                                           result)))
         steps.append(("concurrency", partial(scenario_concurrency, server, plan, pool, result)))
