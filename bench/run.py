@@ -46,6 +46,12 @@ BUSY_SENDS = 20  # simultaneous sends to one session: one turn starts, the rest 
 TARGETS = {  # issue 8
     "added1_p50": 10.0, "added1_p99": 50.0, "added100_p99": 100.0, "history_ratio": 1.5,
 }
+TARGETS22 = {  # issue 22
+    "cpu_ms_per_turn20": {"sqlite": 10.0, "postgres": 15.0},
+    "added1_p50_vs_peer_p50": 0.4, "added1_p99_vs_peer_p50": 1.0,
+    "cpu_us_per_token_long": 30.0, "capacity_streams": 25,
+    "history_ratio": 1.5,
+}
 
 
 @dataclass
@@ -349,6 +355,7 @@ async def scenario_capacity(server: stack.Server, fake_url: str, plan: Plan, poo
             p50, p99 = percentile(added, 50), percentile(added, 99)
             errors = load.errors(ours)
             levels.append(f"{level}: p99 {p99:,.0f} ms" + (f", {errors} errors" if errors else ""))
+            result.metrics[f"capacity_p99_{level}"] = p99
             result.error_samples += load.first_errors(ours)
             if errors or not p99 <= bound:
                 break
@@ -620,49 +627,123 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def targets(result: DbResult, peer: DbResult | None) -> str:
+def _check(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def _get(metrics: dict[str, float], key: str) -> float | None:
+    value = metrics.get(key)
+    return None if value is None or math.isnan(value) else value
+
+
+def _at_most(value: float | None, limit: float | None) -> bool | None:
+    return None if value is None or limit is None else value <= limit
+
+
+DB_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL + Redis"}
+
+
+def targets(result: DbResult, peer: DbResult | None, slow: slow_streams.SlowResult | None,
+            plan: Plan) -> str:
+    """The issue 22 targets of one database, each measured in this run."""
     m = result.metrics
+    lines = ["| target | measured | |", "|---|---|---|",
+             _target_turn_cpu(result, plan), *_targets_vs_peer(m, peer), _target_token_cpu(m, plan),
+             _target_capacity(m), _target_slow(slow), _target_guarantees(m, plan)]
+    return "\n".join(lines)
 
-    def check(ok: bool | None) -> str:
-        return "n/a" if ok is None else ("met" if ok else "**missed**")
 
-    def get(key: str) -> float | None:
-        value = m.get(key)
-        return None if value is None or math.isnan(value) else value
+def _target_turn_cpu(result: DbResult, plan: Plan) -> str:
+    limit = TARGETS22["cpu_ms_per_turn20"][result.db]
+    value = _get(result.metrics, "cpu_ms_per_turn20")
+    return (f"| 1. server CPU per 20-token streamed turn ≤ {limit:.0f} ms "
+            f"({DB_NAMES[result.db]}) | {_fmt(value)} ms ({plan.cpu_turns} sequential turns) | "
+            f"{_check(_at_most(value, limit))} |")
 
-    def cmp(key: str, limit: float) -> bool | None:
-        value = get(key)
-        return None if value is None else value <= limit
 
+def _targets_vs_peer(m: dict[str, float], peer: DbResult | None) -> list[str]:
+    p50, p99 = _get(m, "added1_p50"), _get(m, "added1_p99")
+    theirs = _get(peer.metrics, "peer_added1_p50") if peer is not None else None
+    factor = TARGETS22["added1_p50_vs_peer_p50"]
+    against = "LiteLLM not run" if theirs is None else f"LiteLLM p50 {_fmt(theirs)} ms"
+    bound50 = None if theirs is None else factor * theirs
+    bound99 = None if theirs is None else TARGETS22["added1_p99_vs_peer_p50"] * theirs
+    return [f"| 2. added TTFT p50 ≤ {factor}× LiteLLM's p50, 1 stream | ours {_fmt(p50)} ms vs "
+            f"{against} (ratio {_ratio(p50, theirs)}) | {_check(_at_most(p50, bound50))} |",
+            f"| 2. added TTFT p99 ≤ LiteLLM's p50, 1 stream | ours {_fmt(p99)} ms vs {against} "
+            f"(ratio {_ratio(p99, theirs)}) | {_check(_at_most(p99, bound99))} |"]
+
+
+def _target_token_cpu(m: dict[str, float], plan: Plan) -> str:
+    limit = TARGETS22["cpu_us_per_token_long"]
+    value = _get(m, "cpu_us_per_token_long")
+    return (f"| 3. server CPU per streamed token ≤ {limit:.0f} µs (long replies, turn cost "
+            f"excluded) | {_fmt(value)} µs ({plan.long_turns} sequential × {LONG_TOKENS:,} "
+            f"tokens; {plan.long_conc} at once: {_fmt(_get(m, 'cpu_us_per_token_long_conc'))} "
+            f"µs) | {_check(_at_most(value, limit))} |")
+
+
+def _target_capacity(m: dict[str, float]) -> str:
+    want, bound = TARGETS22["capacity_streams"], TARGETS["added100_p99"]
+    best = _get(m, "capacity_streams")
+    ok = None if best is None else best >= want
+    return (f"| 4. ≥ {want} simultaneous sends (200 tokens) with added TTFT p99 ≤ {bound:.0f} ms, "
+            f"one process | {'-' if best is None else int(best)} (p99 at {want}: "
+            f"{_fmt(_get(m, f'capacity_p99_{want}'))} ms) | {_check(ok)} |")
+
+
+def _target_slow(slow: slow_streams.SlowResult | None) -> str:
+    head = (f"| 5. slow streams: 0 errors, added inter-token p99 ≤ "
+            f"{slow_streams.TARGET_ADDED_ITL_P99_MS:.0f} ms |")
+    if slow is None:
+        return head + " not run | n/a |"
+    return (f"{head} {slow.errors} errors, p99 {_fmt(slow.added_p99_ms)} ms ({slow.streams} × "
+            f"{slow.seconds:.0f} s + {slow.ws_idle} idle WS); RSS {_fmt(slow.kib_per_stream)} KiB "
+            f"per open stream; event log {slow.rows_per_s:,.0f} rows/s, "
+            f"{slow.bytes_per_s / 1024:,.0f} KiB/s | {_check(slow.met)} |")
+
+
+def _target_guarantees(m: dict[str, float], plan: Plan) -> str:
+    stored, checked = _get(m, "lost_stored"), _get(m, "lost_checked")
+    ratio, limit = _get(m, "history_ratio"), TARGETS22["history_ratio"]
+    started, busy = _get(m, "busy_started"), _get(m, "busy_409")
+    parts = [None if checked is None or stored is None else checked > 0 and stored == checked,
+             _at_most(ratio, limit),
+             None if started is None or busy is None
+             else started == 1 and busy == BUSY_SENDS - 1]
+    ok = None if None in parts else all(parts)
+    largest, smallest = plan.history[-1], plan.history[0]
+    return (f"| 6. unchanged guarantees: nothing lost, history O(window), one turn per session | "
+            f"nothing lost: {_int(stored)} of {_int(checked)} replies stored as streamed; "
+            f"history {largest:,} / {smallest:,} messages {_fmt(ratio)}× (≤ {limit}); one turn "
+            f"per session: {_int(started)} started, {_int(busy)} × 409 session_busy of "
+            f"{BUSY_SENDS} sends | {_check(ok)} |")
+
+
+def _int(value: float | None) -> str:
+    return "-" if value is None else str(int(value))
+
+
+def targets_issue8(result: DbResult, peer: DbResult | None) -> str:
+    """The issue 8 targets that issue 22 did not replace (its 1-stream and capacity rows are
+    targets 2 and 4 now, the history ratio is part of target 6)."""
+    m = result.metrics
     lines = ["| target | measured | |", "|---|---|---|"]
-    lines.append(f"| added TTFT p50 ≤ 10 ms, 1 stream | {_fmt(get('added1_p50'))} ms | "
-                 f"{check(cmp('added1_p50', 10))} |")
-    lines.append(f"| added TTFT p99 ≤ 50 ms, 1 stream | {_fmt(get('added1_p99'))} ms | "
-                 f"{check(cmp('added1_p99', 50))} |")
-    lines.append(f"| added TTFT p99 ≤ 100 ms, 100 concurrent | {_fmt(get('added100_p99'))} ms | "
-                 f"{check(cmp('added100_p99', 100))} |")
-    cap = get("capacity_streams")
-    lines.append(f"| (not a target) largest burst one process starts within that 100 ms | "
-                 f"{'-' if cap is None else int(cap)} | |")
-    errs = m.get("conc_errors")
-    lines.append(f"| 0 errors, 200 concurrent streams, one process | "
-                 f"{'-' if errs is None else int(errs)} | "
-                 f"{check(None if errs is None else errs == 0)} |")
-    lines.append(f"| history 100,000 / 10 messages ≤ 1.5 | {_fmt(get('history_ratio'))}× "
-                 f"(100,000 / 10,000: {_fmt(get('history_ratio_10k'))}×) | "
-                 f"{check(cmp('history_ratio', 1.5))} |")
-    if peer is not None and "peer_added1_p50" in peer.metrics:
+    for key, label in (("added1_p50", "added TTFT p50 ≤ 10 ms, 1 stream"),
+                       ("added1_p99", "added TTFT p99 ≤ 50 ms, 1 stream"),
+                       ("added100_p99", "added TTFT p99 ≤ 100 ms, 100 concurrent")):
+        lines.append(f"| {label} | {_fmt(_get(m, key))} ms | "
+                     f"{_check(_at_most(_get(m, key), TARGETS[key]))} |")
+    errs = _get(m, "conc_errors")
+    lines.append(f"| 0 errors, 200 concurrent streams, one process | {_int(errs)} | "
+                 f"{_check(None if errs is None else errs == 0)} |")
+    if peer is not None and "peer_added100_p99" in peer.metrics:
         p = peer.metrics
-        ours1, theirs1 = get("added1_p50"), p.get("peer_added1_p50")
-        ours100, theirs100 = get("added100_p99"), p.get("peer_added100_p99")
-        ok = None if ours1 is None or theirs1 is None else ours1 <= theirs1
-        lines.append(f"| added TTFT p50 no worse than LiteLLM (1 stream) | ours {_fmt(ours1)} vs "
-                     f"LiteLLM {_fmt(theirs1)} ms (ratio {_ratio(ours1, theirs1)}) | {check(ok)} |")
-        ok = None if ours100 is None or theirs100 is None else ours100 <= theirs100
+        ours100, theirs100 = _get(m, "added100_p99"), _get(p, "peer_added100_p99")
         lines.append(f"| added TTFT p99 no worse than LiteLLM (100 concurrent) | ours "
                      f"{_fmt(ours100)} vs LiteLLM {_fmt(theirs100)} ms (ratio "
-                     f"{_ratio(ours100, theirs100)}) | {check(ok)} |")
-        ours_t, theirs_t = get("conc_tok_s"), p.get("peer_conc_tok_s")
+                     f"{_ratio(ours100, theirs100)}) | {_check(_at_most(ours100, theirs100))} |")
+        ours_t, theirs_t = _get(m, "conc_tok_s"), _get(p, "peer_conc_tok_s")
         lines.append(f"| throughput at 200 concurrent vs LiteLLM | ours {_fmt(ours_t)} vs LiteLLM "
                      f"{_fmt(theirs_t)} tok/s (ratio {_ratio(ours_t, theirs_t)}) | |")
     return "\n".join(lines)
@@ -834,8 +915,8 @@ async def main_async(args: argparse.Namespace) -> int:
         f"Latest run: `{command.strip()}` on {date} ({'quick' if plan.quick else 'full'}; "
         f"took {elapsed:.0f} s), revision {revision}.",
         "",
-        "Produced by `bench/run.py` (issue 8). Everything runs on this one machine: one uvicorn "
-        "process under test, the lean fake model (`bench/fake_model.py`: "
+        "Produced by `bench/run.py` (issues 8 and 22). Everything runs on this one machine: one "
+        "uvicorn process under test, the lean fake model (`bench/fake_model.py`: "
         f"{plan.fake_tokens} tokens, TTFT {plan.ttft_ms:.0f} ms, {plan.itl_ms:.0f} ms between "
         f"tokens, {args.fake_procs} process(es)), the LiteLLM proxy peer (1 worker) and the "
         "load driver (async httpx + websockets). Times are measured at the client. *Added* "
@@ -859,8 +940,11 @@ async def main_async(args: argparse.Namespace) -> int:
     for result in results:
         title = {"sqlite": "Embedded default (SQLite, in-memory channel layer)",
                  "postgres": "PostgreSQL + Redis (channels-redis pub/sub layer)"}[result.db]
-        out += ["", f"## {title}", "", table(result.rows), "", "Targets (issue 8):", "",
-                targets(result, peer_result)]
+        slow_here = next((r for r in slow if r.db == result.db), None)
+        out += ["", f"## {title}", "", table(result.rows), "", "Targets (issue 22):", "",
+                targets(result, peer_result, slow_here, plan), "",
+                "Earlier targets (issue 8) not replaced by those:", "",
+                targets_issue8(result, peer_result)]
         if result.error_samples:
             out += ["", "First errors: " + "; ".join(f"`{e}`" for e in result.error_samples[:6])]
         if result.profile:
