@@ -1,12 +1,15 @@
 """Server-side setup for a benchmark run, run as a subprocess with the server's environment.
 
-    python -m bench.app_setup '{"fake_url": ..., "sessions": N, "history": [10, 10000]}'
+    python -m bench.app_setup '{"fake_url": ..., "sessions": N, "history": [10, 10000],
+                                "short_sessions": 50, "long_sessions": 15}'
 
-Migrates, bootstraps a workspace + API key, registers the fake model (two LLM model rows:
+Migrates, bootstraps a workspace + API key, registers the fake model (LLM model rows:
 ``bench-model`` streams the default reply, ``bench-hist-t10`` replies 10 tokens with an 8k
-window, ``bench-model-t20`` replies 20 tokens), creates a prompt, three agents with current
-versions, N empty sessions, 10 sessions of the 20-token agent and one
-session per history size with that many prior messages (bulk SQL). Prints one JSON object.
+window, ``bench-model-t20`` replies 20 tokens, ``bench-model-t1000`` 1,000 tokens), creates
+a prompt, four agents with current versions, N empty sessions, ``short_sessions`` (default
+10) sessions of the 20-token agent, ``long_sessions`` (default 0) of the 1,000-token agent
+and one session per history size with that many prior messages (bulk SQL). Prints one JSON
+object.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def _insert_history(session: Any, n: int, tag: int) -> None:
 
 
 SHORT_MODEL = "bench-model-t20"  # 20-token replies: the 1-stream rows measure time to first token
+LONG_MODEL = "bench-model-t1000"  # long replies: the server's CPU per streamed token
 
 
 def main() -> None:
@@ -91,25 +95,32 @@ def main() -> None:
         LLMModel.objects.update_or_create(
             provider="openai", model_id="bench-hist-t10",
             defaults={"display_name": "bench history", "base_url": fake, "max_tokens": 8_000})
-        LLMModel.objects.update_or_create(
-            provider="openai", model_id=SHORT_MODEL,
-            defaults={"display_name": "bench short", "base_url": fake, "max_tokens": 128_000})
+        for model_id, name in ((SHORT_MODEL, "short"), (LONG_MODEL, "long")):
+            LLMModel.objects.update_or_create(
+                provider="openai", model_id=model_id,
+                defaults={"display_name": f"bench {name}", "base_url": fake,
+                          "max_tokens": 128_000})
         prompt = prompt_create(workspace=workspace, name="bench", initial_version={
             "system_prompt": "You are a benchmark assistant. Answer briefly."})
         agents = {}
-        for name, model in (("stream", "bench-model"), ("history", "bench-hist-t10"),
-                            ("short", SHORT_MODEL)):
+        for name, model, max_tokens in (("stream", "bench-model", 1024),
+                                        ("history", "bench-hist-t10", 1024),
+                                        ("short", SHORT_MODEL, 1024),
+                                        ("long", LONG_MODEL, 4096)):
             agent = agent_create(workspace=workspace, name=f"bench-{name}")
             agent_version_create(agent=agent, config={"type": "agent", "prompt_id": prompt.id},
                                  set_current=True,
-                                 model_config={"model_id": model, "max_tokens": 1024})
+                                 model_config={"model_id": model, "max_tokens": max_tokens})
             agents[name] = agent
         sessions = Session.objects.bulk_create(
             [Session(workspace=workspace, agent=agents["stream"], title=f"bench {i}")
              for i in range(params.get("sessions", 0))], batch_size=500)
         short = Session.objects.bulk_create(
             [Session(workspace=workspace, agent=agents["short"], title=f"short {i}")
-             for i in range(10)])
+             for i in range(params.get("short_sessions", 10))], batch_size=500)
+        long = Session.objects.bulk_create(
+            [Session(workspace=workspace, agent=agents["long"], title=f"long {i}")
+             for i in range(params.get("long_sessions", 0))], batch_size=500)
         history = {}
         for n in params.get("history", []):
             session = Session.objects.create(workspace=workspace, agent=agents["history"],
@@ -120,7 +131,7 @@ def main() -> None:
     print(json.dumps({"api_key": api_key, "workspace_id": workspace.id,
                       "agents": {k: a.id for k, a in agents.items()},
                       "sessions": [s.id for s in sessions], "history": history,
-                      "short": [s.id for s in short]}))
+                      "short": [s.id for s in short], "long": [s.id for s in long]}))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ class Sample:
     total: float | None = None  # seconds from the request to the end of the reply
     tokens: int = 0
     error: str | None = None
+    text: str = ""  # the content deltas received, joined (sse_send with keep_text)
+    user_message_id: str | None = None  # from the `execution` frame (sse_send with keep_text)
 
 
 def client(connections: int = 2000) -> httpx.AsyncClient:
@@ -40,9 +42,12 @@ def _frames(buffer: bytes) -> tuple[list[bytes], bytes]:
 
 
 async def sse_send(http: httpx.AsyncClient, base: str, key: str, session_id: str,
-                   content: str = "hello") -> Sample:
-    """Our streaming send: POST …/messages/stream, frames `event: content` … `event: done`."""
+                   content: str = "hello", keep_text: bool = False) -> Sample:
+    """Our streaming send: POST …/messages/stream, frames `event: content` … `event: done`.
+    With `keep_text`, the sample also carries the text received and the user message's id
+    (the frames are decoded after the stream, outside the timed part)."""
     sample = Sample()
+    kept: list[bytes] = []
     start = time.perf_counter()
     try:
         async with http.stream(
@@ -63,18 +68,35 @@ async def sse_send(http: httpx.AsyncClient, base: str, key: str, session_id: str
                         if sample.ttft is None:
                             sample.ttft = time.perf_counter() - start
                         sample.tokens += 1
+                        if keep_text:
+                            kept.append(frame)
                     elif b"\nevent: done\n" in frame:
                         ended = True
                     elif b"\nevent: error\n" in frame:
                         data = frame.split(b"data: ", 1)[-1][:120]
                         sample.error = "error event: " + data.decode(errors="replace")
                         ended = True
+                    elif keep_text and b"\nevent: execution\n" in frame:
+                        kept.append(frame)
             if not ended and sample.error is None:
                 sample.error = "stream ended without a terminal event"
     except Exception as exc:  # noqa: BLE001 - every failure is a counted error
         sample.error = f"{type(exc).__name__}: {exc}"[:160]
     sample.total = time.perf_counter() - start
+    _decode_kept(sample, kept)
     return sample
+
+
+def _decode_kept(sample: Sample, frames: list[bytes]) -> None:
+    """The text of the content frames, and the user message id of the execution frame."""
+    parts: list[str] = []
+    for frame in frames:
+        event = json.loads(frame.split(b"\ndata: ", 1)[1])
+        if event.get("type") == "content":
+            parts.append(event.get("content") or "")
+        elif event.get("type") == "execution":
+            sample.user_message_id = event.get("user_message_id")
+    sample.text = "".join(parts)
 
 
 async def post_send(http: httpx.AsyncClient, base: str, key: str, session_id: str,
@@ -94,6 +116,20 @@ async def post_send(http: httpx.AsyncClient, base: str, key: str, session_id: st
     sample.total = time.perf_counter() - start
     sample.ttft = sample.total
     return sample
+
+
+async def stored_reply(http: httpx.AsyncClient, base: str, key: str, session_id: str,
+                       user_message_id: str) -> str | None:
+    """The stored content of the message right after `user_message_id` (its reply), or None
+    when there is no assistant message there."""
+    response = await http.get(f"{base}/api/v1/chat/sessions/{session_id}/messages",
+                              params={"after": user_message_id, "limit": 1},
+                              headers={"X-API-Key": key})
+    response.raise_for_status()
+    data = response.json()["data"]
+    if not data or data[0]["role"] != "assistant":
+        return None
+    return str(data[0]["content"])
 
 
 async def openai_stream(http: httpx.AsyncClient, base_v1: str, model: str = "bench-model",
