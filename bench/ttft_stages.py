@@ -48,7 +48,8 @@ async def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy the server during the turns")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="promptrails-ttft-"))
-    fake = stack.start_fake(tokens=args.tokens, ttft_ms=50, itl_ms=1, procs=1, log=logs / "fake.log")
+    fake = stack.start_fake(tokens=args.tokens, ttft_ms=50, itl_ms=1, procs=1,
+                            log=logs / "fake.log")
     server = stack.prepare_server(args.db, stack.ROOT, fake.url,
                                   {"fake_url": fake.url, "sessions": 10}, logs / "server.log")
     try:
