@@ -273,7 +273,7 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
 
 
 @lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
+def default_ssl_context() -> ssl.SSLContext:
     """httpx's default verification (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), built once."""
     return httpx.create_ssl_context()
 
@@ -285,7 +285,7 @@ class CheckedTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS,
                  ssl_context: ssl.SSLContext | None = None) -> None:
-        ssl_context = ssl_context or _ssl_context()
+        ssl_context = ssl_context or default_ssl_context()
         super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,

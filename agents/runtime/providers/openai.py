@@ -10,7 +10,7 @@ from typing import Any
 
 import openai
 
-from promptrails import outbound
+from promptrails import outbound_aiohttp
 
 from ..types import (
     Finish,
@@ -40,7 +40,9 @@ def _make_client(api_key: str | None, base_url: str | None,
                  checked: bool) -> openai.AsyncOpenAI:
     # api_key / base_url fall back to OPENAI_API_KEY / OPENAI_BASE_URL inside the SDK;
     # `checked`: a URL a workspace chose, every connection through the outbound policy.
-    http_client = outbound.async_client(openai.DefaultAsyncHttpxClient) if checked else None
+    # HTTP over aiohttp either way (promptrails/outbound_aiohttp.py: its per-chunk cost).
+    http_client = outbound_aiohttp.async_client(openai.DefaultAsyncHttpxClient,
+                                                checked=checked)
     return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0,
                               http_client=http_client)
 
