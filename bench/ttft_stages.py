@@ -1,6 +1,7 @@
 """Where one stream's added time to first token goes, seen from the client.
 
-    python -m bench.ttft_stages [--db sqlite|postgres] [--n 20] [--tokens 20] [--profile FILE]
+    python -m bench.ttft_stages [--db sqlite|postgres] [--n 20] [--tokens 20] [--itl-ms 1]
+                             [--profile FILE]
 
 Starts the fake model and one server (as `bench.run` does), sends `n` sequential SSE turns
 and prints, as medians: the model's own TTFT asked directly; our response headers (sent
@@ -45,10 +46,11 @@ async def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--tokens", type=int, default=20, help="tokens per reply")
+    parser.add_argument("--itl-ms", type=float, default=1.0, help="the model's inter-token time")
     parser.add_argument("--profile", type=Path, help="py-spy the server during the turns")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="promptrails-ttft-"))
-    fake = stack.start_fake(tokens=args.tokens, ttft_ms=50, itl_ms=1, procs=1,
+    fake = stack.start_fake(tokens=args.tokens, ttft_ms=50, itl_ms=args.itl_ms, procs=1,
                             log=logs / "fake.log")
     server = stack.prepare_server(args.db, stack.ROOT, fake.url,
                                   {"fake_url": fake.url, "sessions": 10}, logs / "server.log")
