@@ -38,6 +38,14 @@ def append(execution_id: str, events: list[Event]) -> None:
         ExecutionEvent.objects.bulk_create(coalesce(events, execution_id))
 
 
+def append_many(batches: dict[str, list[Event]]) -> None:
+    """Several executions' events in one INSERT (per batch of rows the database allows)."""
+    rows = [row for execution_id, events in batches.items() if events
+            for row in coalesce(events, execution_id)]
+    if rows:
+        ExecutionEvent.objects.bulk_create(rows)
+
+
 def expand(row: ExecutionEvent) -> list[Event]:
     if row.type == "content":
         return [

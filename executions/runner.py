@@ -275,7 +275,16 @@ def _storage_error(error: BaseException) -> str:
 
 
 def _append(batches: dict[str, list[log.Event]]) -> dict[str, Exception]:
-    """Write each run's batch in a transaction of its own; the errors of those that failed."""
+    """Write every run's batch in one transaction (one commit per flush, however many runs
+    stream); when that fails, each run's batch in a transaction of its own, so one run's
+    refused rows cost no other run its events. The errors of those that failed."""
+    if len(batches) > 1:
+        try:
+            with transaction.atomic():
+                log.append_many(batches)
+            return {}
+        except Exception:  # tried again run by run below, which names the culprit
+            logger.debug("a flush of %d runs failed; writing each on its own", len(batches))
     failed: dict[str, Exception] = {}
     for execution_id, events in batches.items():
         try:

@@ -109,3 +109,21 @@ async def test_one_runs_unstorable_events_cost_no_other_run_its_events(
                          content="again")
     assert again.spec is not None
     assert await run_db(Execution.objects.filter(pk=again.execution_id).exists)
+
+
+def test_a_flush_of_many_runs_is_one_insert_in_one_transaction() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    workspace, _ = _session("Many")
+    ids = [Execution.objects.create(workspace=workspace, agent_name="A", status="running").id
+           for _ in range(3)]
+    batches = {execution_id: [{"seq": 1, "type": "execution", "execution_id": execution_id},
+                              {"seq": 2, "type": "content", "content": "a"},
+                              {"seq": 3, "type": "content", "content": "b"}]
+               for execution_id in ids}
+    with CaptureQueriesContext(connection) as queries:
+        assert runner._append(batches) == {}
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    for execution_id in ids:
+        assert log.read(execution_id) == batches[execution_id]
