@@ -190,8 +190,9 @@ class Subscription:
         """The next message, or None when `wait` seconds pass without one."""
         if not self._queue.empty():  # the common case under load: no timer, no task
             return self._queue.get_nowait()
-        try:
-            return await asyncio.wait_for(self._queue.get(), wait)
+        try:  # a timer, not wait_for's task per call: a token that arrives alone waits here
+            async with asyncio.timeout(wait):
+                return await self._queue.get()
         except TimeoutError:
             return None
 
