@@ -282,16 +282,19 @@ async def test_mid_stream_faults_become_provider_errors(
         assert expected in info.value.message, info.value.message
 
 
-async def test_sse_data_follows_the_event_stream_format() -> None:
-    async def lines(*items: str) -> AsyncIterator[str]:
-        for item in items:
-            yield item
+@pytest.mark.parametrize("split", [None, 1, 2, 3, 7])
+async def test_sse_data_follows_the_event_stream_format(split: int | None) -> None:
+    body = (b": keepalive comment\n\nevent: x\r\ndata: one\r\n\r\ndata:two\ndata: three\n"
+            b"\nid: 7\r\rdata: caf\xc3\xa9\n\ndata: [DONE]")
 
-    got = [d async for d in sse_data(lines(
-        ": keepalive comment", "", "event: x", "data: one", "", "data:two", "data: three",
-        "", "id: 7", "", "data: [DONE]",
-    ))]
-    assert got == ["one", "two\nthree", "[DONE]"]  # a last event without a blank line counts
+    async def chunks() -> AsyncIterator[bytes]:  # as they may arrive, split anywhere
+        step = split or len(body)
+        for start in range(0, len(body), step):
+            yield body[start:start + step]
+
+    got = [d async for d in sse_data(chunks())]
+    # a last event without a blank line counts; CRLF, CR and LF end lines alike
+    assert got == ["one", "two\nthree", "café", "[DONE]"]
 
 
 async def test_openai_timeout_before_first_byte(fake_openai: FakeOpenAIServer) -> None:
