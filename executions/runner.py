@@ -302,10 +302,11 @@ def _beat(runs: list[LocalRun], renew: bool) -> tuple[set[str], set[str]]:
     the ids that were already ended elsewhere (recovered as "interrupted" while starved)."""
     ids = [run.spec.execution_id for run in runs]
     if renew:
-        services.executions_heartbeat(execution_ids=ids)
-        for run in runs:
-            if run.spec.on_heartbeat is not None:
-                run.spec.on_heartbeat()
+        with transaction.atomic():  # one commit for all (1,000 streams: not 1,001 commits)
+            services.executions_heartbeat(execution_ids=ids)
+            for run in runs:
+                if run.spec.on_heartbeat is not None:
+                    run.spec.on_heartbeat()
     return (services.executions_cancel_requested(execution_ids=ids),
             services.executions_ended(execution_ids=ids))
 
