@@ -54,6 +54,11 @@ def _remote_layer() -> Any:
     return layer
 
 
+# How long the outbox gathers messages for other processes before a round. Followers in
+# other processes get events up to this much later (the event log is written every 0.2 s).
+COALESCE_SECONDS = 0.02
+
+
 class _Outbox:
     """Per event loop: messages for other processes, sent in order, batched per group.
 
@@ -89,6 +94,9 @@ class _Outbox:
     async def _send(self) -> None:
         while True:
             await self.wake.wait()
+            # a moment for the tokens right behind this one: a stream whose tokens arrive
+            # a few ms apart sends one publish per window, not one per token
+            await asyncio.sleep(COALESCE_SECONDS)
             self.wake.clear()
             batch, self.pending = self.pending, {}
             await asyncio.gather(*(self._send_group(g, m) for g, m in batch.items()))
