@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -19,6 +20,13 @@ from promptrails.asgi_middleware import (  # noqa: E402
 
 no_thread_before_the_view()
 run_hooks_inline()
+# A streaming server allocates a few objects per token and keeps every live run's events:
+# with CPython's default thresholds the cyclic GC ran a full collection over all of them
+# every few seconds, stopping the event loop and every stream with it (bench/RESULTS.md,
+# fifth round: 1,000 slow streams). Collect the young generation less often, full
+# collections rarely, and never walk what start-up made.
+gc.set_threshold(50_000, 20, 100)
+gc.freeze()
 django_asgi_app = Handler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
