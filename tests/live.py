@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.wait import wait_for
 
@@ -58,6 +59,12 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def running(self, name: str = "live server") -> LiveServer:
+        """This server, failing the test (with its log) if the process died."""
+        if self.process.poll() is not None:
+            pytest.fail(f"the {name} died:\n{self.log()}")
+        return self
 
     def busy(self) -> int:
         """Runs and follow-ups (summaries, memory) still working in the server; 0 once it

@@ -49,9 +49,7 @@ def mcp_live_server(live_server_factory: Any) -> LiveServer:
 
 @pytest.fixture
 def live(mcp_live_server: LiveServer, transactional_db: None) -> LiveServer:
-    if mcp_live_server.process.poll() is not None:
-        pytest.fail(f"the live server died:\n{mcp_live_server.log()}")
-    return mcp_live_server
+    return mcp_live_server.running()
 
 
 @pytest.fixture

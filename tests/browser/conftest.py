@@ -27,6 +27,5 @@ def browser_server(live_server_factory: ServerFactory) -> LiveServer:
 
 @pytest.fixture
 def live_key(browser_server: LiveServer, transactional_db: None) -> BrowserKey:
-    if browser_server.process.poll() is not None:
-        pytest.fail(f"the live server died:\n{browser_server.log()}")
+    browser_server.running()
     return make_browser_key("Live browser")
