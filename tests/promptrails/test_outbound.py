@@ -18,6 +18,7 @@ from agents.runtime.types import ModelSpec
 from promptrails import outbound
 from promptrails.outbound import OutboundRefused, Policy, check_url, parse_url, refusal
 from tests.fakes.static_server import StaticServer
+from tests.support.dns import fake_dns
 
 LOCALHOST_RESOLVES = bool(socket.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM))
 
@@ -180,14 +181,8 @@ async def test_the_connection_goes_to_the_checked_address(settings: Any,
     # DNS answers once, the check sees that answer and the socket connects to it: the name
     # is never resolved again (no window for a second, different answer).
     settings.OUTBOUND_ALLOW = ["127.0.0.1"]
-    answers = {"model.test": ["127.0.0.1"], "rebind.test": ["8.8.8.8", "127.0.0.1"]}
-    calls: list[str] = []
-
-    async def fake_getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
-        calls.append(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
-
-    monkeypatch.setattr(outbound.anyio, "getaddrinfo", fake_getaddrinfo)
+    calls = fake_dns(monkeypatch, {"model.test": ["127.0.0.1"],
+                                   "rebind.test": ["8.8.8.8", "127.0.0.1"]})
     recording = _Recording()
     backend = outbound.CheckedBackend(inner=recording)
     with StaticServer() as server:

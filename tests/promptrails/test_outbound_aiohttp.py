@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from promptrails import outbound, outbound_aiohttp
+from promptrails import outbound_aiohttp
 from promptrails.outbound import OutboundRefused
 from tests.fakes.static_server import StaticServer
+from tests.support.dns import fake_dns
 
 
 def _client(checked: bool = True) -> httpx.AsyncClient:
@@ -34,14 +35,8 @@ async def test_a_name_is_resolved_once_and_every_address_checked(
     settings: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.OUTBOUND_ALLOW = ["127.0.0.1"]
-    answers = {"model.test": ["127.0.0.1"], "rebind.test": ["8.8.8.8", "127.0.0.1"]}
-    calls: list[str] = []
-
-    async def fake_getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
-        calls.append(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
-
-    monkeypatch.setattr(outbound.anyio, "getaddrinfo", fake_getaddrinfo)
+    calls = fake_dns(monkeypatch, {"model.test": ["127.0.0.1"],
+                                   "rebind.test": ["8.8.8.8", "127.0.0.1"]})
     with StaticServer(body=b'{"ok": true}') as server:
         async with _client() as client:
             response = await client.get(f"http://model.test:{server.port}/v1/models")
@@ -57,13 +52,8 @@ async def test_a_redirect_is_not_followed_unless_asked_and_then_checked(
     settings: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.OUTBOUND_ALLOW = ["redirector.test"]  # the name, not 127.0.0.1
-    looked_up: list[str] = []
-
-    async def fake_getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
-        looked_up.append(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
-
-    monkeypatch.setattr(outbound.anyio, "getaddrinfo", fake_getaddrinfo)
+    looked_up = fake_dns(monkeypatch, {"redirector.test": ["127.0.0.1"],
+                                       "127.0.0.1": ["127.0.0.1"]})
     with StaticServer() as target:
         with StaticServer(status=302, headers={"Location": f"{target.base_url}/models"}) \
                 as redirector:
