@@ -142,6 +142,13 @@ def _usage_from(raw: dict[str, Any]) -> Usage:
     )
 
 
+def _data_field(line: bytes) -> bytes | None:
+    """The value of a ``data:`` line (one optional space after the colon); None otherwise."""
+    if not line.startswith(b"data:"):
+        return None
+    return line[6:] if line.startswith(b"data: ") else line[5:]
+
+
 async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
     """The data of each Server-Sent Event (multi-line data joined; comments and other
     fields skipped), up to the end of the stream, from the body's bytes as they arrive.
@@ -154,21 +161,19 @@ async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
         rest += chunk
         if rest.endswith(b"\r"):  # its "\n" may be in the next chunk: one line end
             continue
-        *lines, rest = rest.splitlines(keepends=True) or [b""]
-        if rest.endswith((b"\n", b"\r")):
-            lines.append(rest)
-            rest = b""
+        lines = rest.splitlines(keepends=True)
+        # an unfinished last line waits for the next chunk
+        rest = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
         for line in lines:
             line = line.rstrip(b"\r\n")
             if not line:
                 if data:
                     yield b"\n".join(data).decode()
                     data = []
-            elif line.startswith(b"data:"):
-                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-    line = rest.rstrip(b"\r\n")
-    if line.startswith(b"data:"):
-        data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            elif (value := _data_field(line)) is not None:
+                data.append(value)
+    if (value := _data_field(rest.rstrip(b"\r\n"))) is not None:
+        data.append(value)
     if data:
         yield b"\n".join(data).decode()
 
