@@ -34,8 +34,7 @@ def coalesce(events: list[Event], execution_id: str) -> list[ExecutionEvent]:
 
 
 def append(execution_id: str, events: list[Event]) -> None:
-    if events:
-        ExecutionEvent.objects.bulk_create(coalesce(events, execution_id))
+    append_many({execution_id: events})
 
 
 def append_many(batches: dict[str, list[Event]]) -> None:
