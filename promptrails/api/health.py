@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promptrails.api.schema import documented_by
+from promptrails.api.schema import documented_by, errors
 
 _UP_DOWN = ("ok", "down")
 _HEALTH = inline_serializer("Health", fields={
@@ -37,6 +37,7 @@ class _HealthDoc(APIView):
                    responses={
         200: OpenApiResponse(_HEALTH, description="Healthy."),
         503: OpenApiResponse(_HEALTH, description="The database or channel layer is down."),
+        **errors(400),
     })
     def get(self, request: Request) -> Response:  # pragma: no cover
         raise NotImplementedError

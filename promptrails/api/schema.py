@@ -20,7 +20,8 @@ from promptrails.api.pagination import MAX_LIMIT
 F = TypeVar("F", bound=Callable[..., Any])
 
 ERROR_DESCRIPTIONS = {
-    400: "validation_error: `details` maps each field to its messages.",
+    400: "validation_error: `details` maps each field to its messages (every operation: a "
+         "query parameter or header holding a NUL character).",
     401: "unauthorized: a missing, unknown or revoked API key.",
     403: "forbidden: a session without access to the workspace, or a CSRF failure.",
     404: "not_found: no such object in the workspace.",
@@ -60,14 +61,16 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
             for s in statuses}
 
 
-AUTH_ERRORS = (401, 403, 429)
+EVERY_OPERATION = (400, 401, 403, 429)
+"""Errors any API operation can return: a query parameter or header the database cannot store
+(promptrails.storable_requests, before routing), then authentication and rate limits."""
 
 
 def responses(ok: Any, *statuses: int, status: int = 200, body: bool = False,
               ) -> dict[int, Any]:
-    """`ok` at `status`, plus the error envelope at each given status, the auth/rate-limit
-    errors every API operation can return, and 400 + 413 when it reads a body."""
-    extra = set(statuses) | set(AUTH_ERRORS) | ({400, 413} if body else set())
+    """`ok` at `status`, plus the error envelope at each given status, the errors every API
+    operation can return, and 413 when it reads a body."""
+    extra = set(statuses) | set(EVERY_OPERATION) | ({413} if body else set())
     return {status: ok, **errors(*sorted(extra))}
 
 
