@@ -52,12 +52,19 @@ async def follow(
 
 
 async def follow_batches(
-    execution_id: str, after: int = 0, keepalive: float | None = None
+    execution_id: str, after: int = 0, keepalive: float | None = None, spacing: float = 0.0,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Like `follow`, but yields every event that is already waiting as one list, so a
-    transport can write a burst of tokens in one send instead of one send per token."""
+    transport can write a burst of tokens in one send instead of one send per token.
+
+    With `spacing` (seconds), live batches are at least that far apart: an event that comes
+    sooner after the last batch waits for the rest of the spacing with those behind it, so
+    a fast stream costs one write per `spacing`, not one per token. The first live batch,
+    and any that comes after a pause longer than `spacing`, leaves at once (no added time
+    to first token, none for a model slower than one token per `spacing`)."""
     interval = keepalive if keepalive is not None else settings.SSE_KEEPALIVE_SECONDS
     follower = _Follower(execution_id, after)
+    last_batch = -spacing
     async with bus.subscribe(bus.execution_group(execution_id)) as live:
         replay, ended = await follower.replay()
         if replay:
@@ -72,9 +79,13 @@ async def follow_batches(
                 yield [KEEPALIVE]
                 tail = await follower.ended_tail()
                 continue
+            wait = last_batch + spacing - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             batch, ended = await follower.take((received, *live.drain()))
             if batch:
                 yield batch
+                last_batch = time.monotonic()
             if ended:
                 return
         if tail:

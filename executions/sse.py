@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from executions.follow import KEEPALIVE, follow_batches
@@ -28,8 +29,8 @@ async def frames(batches: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[
 
 def sse_response(execution_id: str, after: int = 0) -> StreamingHttpResponse:
     """Follow an execution as Server-Sent Events (replay, then live, then close)."""
-    response = StreamingHttpResponse(frames(follow_batches(execution_id, after)),
-                                     content_type="text/event-stream")
+    batches = follow_batches(execution_id, after, spacing=settings.SSE_SPACING_SECONDS)
+    response = StreamingHttpResponse(frames(batches), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

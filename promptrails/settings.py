@@ -226,6 +226,9 @@ TURN_LEASE_SECONDS = int(os.environ.get("PROMPTRAILS_TURN_LEASE_SECONDS", "30"))
 # process must; docs/turn.md "Recovery")
 SWEEPS = env_bool("PROMPTRAILS_SWEEPS", True)
 SSE_KEEPALIVE_SECONDS = float(os.environ.get("PROMPTRAILS_SSE_KEEPALIVE_SECONDS", "15"))
+# the least time between two writes of one SSE stream: tokens that come sooner leave
+# together (executions.follow.follow_batches); 0 writes each as it comes
+SSE_SPACING_SECONDS = float(os.environ.get("PROMPTRAILS_SSE_SPACING_SECONDS", "0.02"))
 PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROMPTRAILS_PROVIDER_TIMEOUT", "60"))
 CREDENTIALS_KEY = os.environ.get("PROMPTRAILS_CREDENTIALS_KEY", "")
 # hosts (by name) and CIDRs that workspace-chosen URLs may reach beyond public addresses
