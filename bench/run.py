@@ -775,27 +775,28 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 WAKE_PROBE = """
-import asyncio, os, uvloop
+import asyncio, uvloop
+def ran():  # this thread's time on a CPU (ns, exact: the scheduler's, not ticks)
+    return int(open("/proc/thread-self/schedstat").read().split()[0])
 async def main():
-    for _ in range(50):
-        await asyncio.sleep(0.005)
-    t = os.times(); c = t.user + t.system
-    for _ in range(1000):
-        await asyncio.sleep(0.005)
-    t = os.times(); print((t.user + t.system - c) / 1000 * 1e6)
+    for ms, n in ((1, 1000), (5, 500), (20, 150), (100, 30)):
+        start = ran()
+        for _ in range(n):
+            await asyncio.sleep(ms / 1000)
+        print(ms, (ran() - start) / n / 1000)
 uvloop.run(main())
 """
 
 
-def wake_cost_us() -> float | None:
-    """CPU (µs) one wake-up of an idle uvloop process costs on this machine: 1,000 sleeps
-    of 5 ms, user + system. The floor under any per-token cost when each token arrives
-    on its own."""
+def wake_costs_us() -> dict[int, float]:
+    """CPU (µs) one wake-up of an idle uvloop process costs on this machine, by how long it
+    slept (ms). The floor under any per-token cost when tokens arrive one at a time; on a
+    VM it grows with the idle time before it (caches and TLBs gone cold)."""
     with contextlib.suppress(Exception):
         out = subprocess.run([str(stack.VENV_BIN / "python"), "-c", WAKE_PROBE],
-                             capture_output=True, text=True, timeout=60).stdout
-        return float(out.strip())
-    return None
+                             capture_output=True, text=True, timeout=120).stdout
+        return {int(a): float(b) for a, b in (line.split() for line in out.splitlines())}
+    return {}
 
 
 def machine() -> str:
@@ -818,6 +819,7 @@ def machine() -> str:
         import redis
 
         redis_v = str(redis.Redis.from_url(stack.REDIS).info("server")["redis_version"])
+    wakes = ", ".join(f"{slept} ms: {cost:,.0f} µs" for slept, cost in wake_costs_us().items())
     return "\n".join([
         f"- CPU: {models[0] if models else '?'} × {len(models)} logical CPUs "
         f"(load driver, fake model, server and peer share them)",
@@ -825,8 +827,8 @@ def machine() -> str:
         f"- OS: {platform.platform()}",
         f"- Python {platform.python_version()}; {', '.join(versions)}",
         f"- PostgreSQL {pg}, Redis {redis_v}",
-        f"- One wake-up of an idle event loop costs {_fmt(wake_cost_us())} µs of CPU here "
-        f"(`bench.run.WAKE_PROBE`: uvloop, 1,000 sleeps of 5 ms, user + system): a stream "
+        f"- One wake-up of an idle event loop costs, after sleeping {wakes}, of CPU "
+        f"(`bench.run.WAKE_PROBE`: uvloop sleeps, the thread's scheduler time): a stream "
         f"whose tokens arrive one at a time cannot cost less per token than that",
     ])
 
