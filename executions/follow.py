@@ -57,11 +57,11 @@ async def follow_batches(
     """Like `follow`, but yields every event that is already waiting as one list, so a
     transport can write a burst of tokens in one send instead of one send per token.
 
-    With `spacing` (seconds), live batches are at least that far apart: an event that comes
-    sooner after the last batch waits for the rest of the spacing with those behind it, so
-    a fast stream costs one write per `spacing`, not one per token. The first live batch,
-    and any that comes after a pause longer than `spacing`, leaves at once (no added time
-    to first token, none for a model slower than one token per `spacing`)."""
+    With `spacing` (seconds), a live batch comes at least that long after the last one
+    that carried content: an event that comes sooner waits for the rest of the spacing with
+    those behind it, so a fast stream costs one write per `spacing`, not one per token. The
+    first content, and any after a pause longer than `spacing`, leaves at once (no added
+    time to first token, none for a model slower than one token per `spacing`)."""
     interval = keepalive if keepalive is not None else settings.SSE_KEEPALIVE_SECONDS
     follower = _Follower(execution_id, after)
     last_batch = -spacing
@@ -85,7 +85,8 @@ async def follow_batches(
             batch, ended = await follower.take((received, *live.drain()))
             if batch:
                 yield batch
-                last_batch = time.monotonic()
+                if any(event["type"] == "content" for event in batch):
+                    last_batch = time.monotonic()
             if ended:
                 return
         if tail:

@@ -1,6 +1,6 @@
 """SSE batching: with a spacing, live events that come sooner than it after the last batch
-leave together (one write per spacing on a fast stream); the first live batch is never
-held (no added time to first token)."""
+leave together (one write per spacing on a fast stream); the first content is never held
+(no added time to first token)."""
 
 from __future__ import annotations
 
@@ -55,14 +55,18 @@ async def test_events_sooner_than_the_spacing_leave_in_one_batch() -> None:
     assert [seq for batch in batches for seq in batch] == [1, 2, 3, 4, 5, 6]
 
 
-async def test_the_first_live_event_is_not_held_for_the_spacing() -> None:
+async def test_the_first_content_is_not_held_for_the_spacing() -> None:
     execution_id = await run_db(_running)
+    group = bus.execution_group(execution_id)
     batches: list[list[int]] = []
     follower = asyncio.create_task(_collect(execution_id, 60.0, batches))
     try:
         await wait_for_async(lambda: batches == [[1]], 10, 0.01, what="the replay")
-        await bus.publish(bus.execution_group(execution_id), _content(2))
-        # a minute's spacing: were the first live batch held, this would time out
+        # a minute's spacing: were either of these held, the waits would time out
+        await bus.publish(group, {"seq": 2, "type": "tool_start", "id": "t1", "name": "x"})
         await wait_for_async(lambda: batches == [[1], [2]], 10, 0.01, what="event 2 at once")
+        await bus.publish(group, _content(3))  # a batch without content set no spacing
+        await wait_for_async(lambda: batches == [[1], [2], [3]], 10, 0.01,
+                             what="the first content at once")
     finally:
         follower.cancel()
