@@ -119,11 +119,15 @@ def test_a_flush_of_many_runs_is_one_insert_in_one_transaction() -> None:
            for _ in range(3)]
     batches = {execution_id: [{"seq": 1, "type": "execution", "execution_id": execution_id},
                               {"seq": 2, "type": "content", "content": "a"},
-                              {"seq": 3, "type": "content", "content": "b"}]
+                              {"seq": 3, "type": "content", "content": "b ü 你好 \u2028"},
+                              # stored through plain SQL: what the ORM's JSONField would keep
+                              {"seq": 4, "type": "tool_end", "id": "t1", "name": "look",
+                               "summary": {"ö": [1, 2.5, None, True, {"deep": "\"q\" \\"}]}}]
                for execution_id in ids}
     with CaptureQueriesContext(connection) as queries:
         assert runner._append(batches) == {}
-    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    # one statement (PostgreSQL: every row in it; SQLite: one executemany, logged "N times:")
+    inserts = [q["sql"] for q in queries.captured_queries if "INSERT INTO" in q["sql"]]
     assert len(inserts) == 1
     for execution_id in ids:
         assert log.read(execution_id) == batches[execution_id]
