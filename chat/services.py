@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -319,8 +320,7 @@ def _turn_spec(prepared: PreparedAgent, prompt: _Prompt, execution: Execution,
         first_event={"type": "execution", "execution_id": execution_id,
                      "user_message_id": user_message.id},
         on_finish=partial(turn_finish, session_id=session_id),
-        on_heartbeat=partial(turn_lease_renew, session_id=session_id,
-                             execution_id=execution_id),
+        on_heartbeat=turn_leases_renew,
         after_finish=(partial(fold_after_turn, fold=prompt.fold)
                       if prompt.fold is not None else None),
         execution=execution,
@@ -353,13 +353,13 @@ def turn_resume_hooks(execution: Execution) -> tuple[Any, Any]:
     ).exists():
         return None, None
     return (partial(turn_finish, session_id=session_id),
-            partial(turn_lease_renew, session_id=session_id, execution_id=execution.pk))
+            turn_leases_renew)
 
 
-def turn_lease_renew(*, session_id: str, execution_id: str) -> None:
-    Session.objects.filter(pk=session_id, turn_execution_id=execution_id).update(
-        turn_lease_until=_lease_until()
-    )
+def turn_leases_renew(execution_ids: Sequence[str]) -> None:
+    """Renew the turn lock of every session that one of these executions holds."""
+    Session.objects.filter(turn_execution_id__in=execution_ids).update(
+        turn_lease_until=_lease_until())
 
 
 def turn_release_ended(*, session_id: str, execution_id: str) -> None:

@@ -36,7 +36,7 @@ from agents.runtime.types import (
     ToolStartEvent,
 )
 from executions import bus, log, services, traces
-from executions.types import AfterHook, RunResult, Startable, TurnSpec
+from executions.types import AfterHook, HeartbeatHook, RunResult, Startable, TurnSpec
 from promptrails.db import run_db
 from promptrails.storable import storable_text
 
@@ -302,11 +302,15 @@ def _beat(runs: list[LocalRun], renew: bool) -> tuple[set[str], set[str]]:
     the ids that were already ended elsewhere (recovered as "interrupted" while starved)."""
     ids = [run.spec.execution_id for run in runs]
     if renew:
-        with transaction.atomic():  # one commit for all (1,000 streams: not 1,001 commits)
+        hooks: dict[HeartbeatHook, list[str]] = {}
+        for run in runs:
+            if run.spec.on_heartbeat is not None:
+                hooks.setdefault(run.spec.on_heartbeat, []).append(run.spec.execution_id)
+        # one commit, one statement per kind of lease (1,000 streams: not 1,001 of each)
+        with transaction.atomic():
             services.executions_heartbeat(execution_ids=ids)
-            for run in runs:
-                if run.spec.on_heartbeat is not None:
-                    run.spec.on_heartbeat()
+            for hook, hooked in hooks.items():
+                hook(hooked)
     return (services.executions_cancel_requested(execution_ids=ids),
             services.executions_ended(execution_ids=ids))
 

@@ -8,7 +8,7 @@ runner, and through it both provider SDKs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,7 +22,9 @@ __all__ = ["AfterHook", "FinishHook", "HeartbeatHook", "RunResult", "Startable",
            "TurnSpec"]
 
 FinishHook = Callable[[RunResult], object]  # sync; runs inside the finishing transaction
-HeartbeatHook = Callable[[], None]  # sync; renews the starter's lease (e.g. the session lock)
+# sync; renews the starter's leases of these executions (e.g. their sessions' locks): one
+# call per flush of renewals for every run that has the same hook, so it is one statement
+HeartbeatHook = Callable[[Sequence[str]], None]
 # async; a follow-up task started once the end is stored and the terminal event published
 # (e.g. the session's summarizer): it never delays the turn and its failure is its own
 AfterHook = Callable[[RunResult], Awaitable[object]]

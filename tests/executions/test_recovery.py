@@ -167,3 +167,36 @@ async def test_the_runner_sweep_names_its_live_runs(tenant: Tenant) -> None:
     await mine.arefresh_from_db()
     await dead.arefresh_from_db()
     assert (mine.status, dead.status) == ("running", "failed")
+
+
+def test_one_heartbeat_renews_every_run_and_session_lease_in_two_statements(
+        tenant: Tenant) -> None:
+    """The housekeeping's renewal: all its runs' execution leases and their sessions' turn
+    locks, one UPDATE each (1,000 streams were 1,001 statements); a session held by an
+    execution of another process is not touched."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chat.services import turn_leases_renew
+    from executions import runner
+    from executions.types import TurnSpec
+
+    sessions = [_session(tenant) for _ in range(3)]
+    ours = [_stale_run(tenant, session_id=s.id, holds=s, age=40) for s in sessions[:2]]
+    theirs = _stale_run(tenant, session_id=sessions[2].id, holds=sessions[2], age=40)
+    runs = [runner.LocalRun(spec=TurnSpec(execution_id=e.id, run=None,  # type: ignore[arg-type]
+                                          on_heartbeat=turn_leases_renew)) for e in ours]
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        runner._beat(runs, True)
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 2
+    for session, execution in zip(sessions[:2], ours, strict=True):
+        session.refresh_from_db()
+        execution.refresh_from_db()
+        assert session.turn_lease_until is not None and session.turn_lease_until > before
+        assert execution.heartbeat_at is not None and execution.heartbeat_at >= before
+    sessions[2].refresh_from_db()
+    theirs.refresh_from_db()
+    assert sessions[2].turn_lease_until is not None and sessions[2].turn_lease_until < before
+    assert theirs.heartbeat_at is not None and theirs.heartbeat_at < before
