@@ -716,7 +716,8 @@ def _target_slow(slow: slow_streams.SlowResult | None) -> str:
             f"{slow_streams.TARGET_ADDED_ITL_P99_MS:.0f} ms |")
     if slow is None:
         return head + " not run | n/a |"
-    return (f"{head} {slow.errors} errors, p99 {_fmt(slow.added_p99_ms)} ms ({slow.streams} × "
+    return (f"{head} {slow.errors} errors, p99 {_fmt(slow.added_p99_ms)} ms (once all had "
+            f"started: {_fmt(slow.settled_p99_ms)} ms; {slow.streams} × "
             f"{slow.seconds:.0f} s + {slow.ws_idle} idle WS); RSS {_fmt(slow.kib_per_stream)} KiB "
             f"per open stream; event log {slow.rows_per_s:,.0f} rows/s, "
             f"{slow.bytes_per_s / 1024:,.0f} KiB/s | {_check(slow.met)} |")

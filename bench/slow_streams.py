@@ -3,7 +3,9 @@
 One server process, a fake model that streams like a real one (``--tps`` tokens a second
 for ``--seconds``), ``--streams`` concurrent SSE sends plus ``--ws-idle`` idle WebSockets.
 Reports errors, the added inter-token delay (each gap between two content frames at the
-client minus the model's own gap), RSS per open stream, and the event log's write rate
+client minus the model's own gap; its p99 also once every stream has had its first token,
+since all the sends start at once), the driver's own event-loop lag (a check on the
+measure: gaps cannot be told apart from it), RSS per open stream, and the event log's write rate
 (rows and bytes a second, read from the database after the run).
 
     python -m bench.slow_streams [--streams 1000] [--seconds 60] [--tps 20] [--ws-idle 200]
@@ -35,6 +37,8 @@ TARGET_ADDED_ITL_P99_MS = 50.0
 @dataclass
 class Stream:
     gaps: list[float] = field(default_factory=list)  # seconds between content frames
+    at: list[float] = field(default_factory=list)  # when each gap ended (perf_counter)
+    first: float | None = None  # when the first content frame came
     tokens: int = 0
     error: str | None = None
 
@@ -50,6 +54,8 @@ class SlowResult:
     error_samples: list[str] = field(default_factory=list)
     added_p50_ms: float = float("nan")
     added_p99_ms: float = float("nan")
+    settled_p99_ms: float = float("nan")  # gaps after every stream had its first token
+    driver_lag_p99_ms: float = float("nan")  # the load driver's own event-loop lateness
     kib_per_stream: float = float("nan")
     rows_per_s: float = float("nan")
     bytes_per_s: float = float("nan")
@@ -64,7 +70,8 @@ class SlowResult:
     def row(self) -> str:
         return (f"| {self.db} | {self.streams} SSE × {self.seconds:.0f} s at {self.tps:.0f} tok/s "
                 f"+ {self.ws_idle} idle WS | {self.errors} | {self.added_p50_ms:.1f} | "
-                f"{self.added_p99_ms:.1f} | {self.kib_per_stream:.0f} | "
+                f"{self.added_p99_ms:.1f} | {self.settled_p99_ms:.1f} | "
+                f"{self.driver_lag_p99_ms:.1f} | {self.kib_per_stream:.0f} | "
                 f"{self.rows_per_s:,.0f} rows/s, {self.bytes_per_s / 1024:,.0f} KiB/s | "
                 f"{self.cpu_s:.0f} s / {self.wall_s:.0f} s | "
                 f"{'met' if self.met else 'missed'} (p99 ≤ {TARGET_ADDED_ITL_P99_MS:.0f} ms, "
@@ -72,43 +79,72 @@ class SlowResult:
 
 
 HEADER = ("| database | load | errors | added inter-token p50 (ms) | p99 (ms) | "
+          "p99 once all had started (ms) | driver loop lag p99 (ms) | "
           "RSS per open stream (KiB) | event log writes | server CPU / wall | target |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+          "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-async def _stream(http: httpx.AsyncClient, base: str, key: str, session_id: str) -> Stream:
-    """One streamed send; the arrival time of every content frame."""
+CONTENT, DONE, ERROR = b"\nevent: content\n", b"\nevent: done\n", b"\nevent: error\n"
+
+
+async def _stream(base: str, key: str, session_id: str, timeout: float) -> Stream:
+    """One streamed send over a plain socket; the arrival time of every content frame.
+
+    Not httpx: a thousand httpx streams kept this driver's own event loop 200+ ms late
+    (its p99), which the gaps then measured. This reads raw bytes and counts frame
+    markers (a chunk-size line cannot hold one; a marker cut between two reads is caught
+    by keeping the last bytes)."""
     out = Stream()
+    url = httpx.URL(base)
+    body = json.dumps({"content": "tell me a long story"}).encode()
+    request = (f"POST /api/v1/chat/sessions/{session_id}/messages/stream HTTP/1.1\r\n"
+               f"Host: {url.host}:{url.port}\r\nX-API-Key: {key}\r\n"
+               "Accept: text/event-stream\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
     last: float | None = None
     try:
-        async with http.stream(
-            "POST", f"{base}/api/v1/chat/sessions/{session_id}/messages/stream",
-            json={"content": "tell me a long story"},
-            headers={"X-API-Key": key, "Accept": "text/event-stream"},
-        ) as response:
-            if response.status_code != 200:
-                out.error = f"HTTP {response.status_code}"
-                return out
-            buffer, ended = b"", False
-            async for chunk in response.aiter_raw():
-                *frames, buffer = (buffer + chunk).split(b"\n\n")
-                now = time.perf_counter()
-                for frame in frames:
-                    if b"\nevent: content\n" in frame:
-                        if last is not None:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(url.host, url.port)
+            try:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                if status != 200:
+                    out.error = f"HTTP {status}"
+                    return out
+                tail, ended = b"", False
+                while data := await reader.read(65536):
+                    now = time.perf_counter()
+                    chunk = tail + data
+                    for _ in range(chunk.count(CONTENT)):
+                        if last is None:
+                            out.first = now
+                        else:
                             out.gaps.append(now - last)
+                            out.at.append(now)
                         last = now
                         out.tokens += 1
-                    elif b"\nevent: done\n" in frame:
+                    if DONE in chunk:
                         ended = True
-                    elif b"\nevent: error\n" in frame:
-                        out.error = "error event: " + frame.split(b"data: ", 1)[-1][:100].decode(
-                            errors="replace")
-            if not ended and out.error is None:
-                out.error = "stream ended without a terminal event"
+                    elif ERROR in chunk:
+                        message = chunk.split(ERROR, 1)[1].split(b"data: ", 1)[-1][:100]
+                        out.error = "error event: " + message.decode(errors="replace")
+                    tail = chunk[-(len(CONTENT) - 1):]
+            finally:
+                writer.close()
+        if not ended and out.error is None:
+            out.error = "stream ended without a terminal event"
     except Exception as exc:  # noqa: BLE001 - every failure is a counted error
         out.error = f"{type(exc).__name__}: {exc}"[:160]
     return out
+
+
+async def _loop_lag(lags: list[float]) -> None:
+    """How late this driver's own event loop wakes (s): its gaps are only as good as this."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(0.01)
+        lags.append(time.perf_counter() - start - 0.01)
 
 
 def _event_log_totals(server: stack.Server) -> tuple[int, int]:
@@ -148,11 +184,13 @@ async def measure(server: stack.Server, result: SlowResult) -> None:
     done = asyncio.Event()
     watcher = asyncio.ensure_future(_rss_peak(pid, done, peak))
     cpu0, start = stack.cpu_seconds(pid), time.perf_counter()
-    async with load.client(connections=result.streams + 100) as http:
-        http.timeout = httpx.Timeout(result.seconds * 3 + 120)
-        streams = await asyncio.gather(*(_stream(http, server.base, server.key, sid)
-                                         for sid in stream_ids))
+    lags: list[float] = []
+    lagging = asyncio.ensure_future(_loop_lag(lags))
+    streams = await asyncio.gather(*(_stream(server.base, server.key, sid,
+                                             result.seconds * 3 + 120) for sid in stream_ids))
     result.wall_s = time.perf_counter() - start
+    lagging.cancel()
+    result.driver_lag_p99_ms = percentile(lags, 99) * 1000
     result.cpu_s = stack.cpu_seconds(pid) - cpu0
     done.set()
     await watcher
@@ -165,6 +203,11 @@ async def measure(server: stack.Server, result: SlowResult) -> None:
     result.error_samples = errors[:3]
     result.added_p50_ms = percentile(added, 50)
     result.added_p99_ms = percentile(added, 99)
+    # the same, leaving out the start-up: every stream's turn started in the same instant
+    settled = max((s.first for s in streams if s.first is not None), default=0.0)
+    result.settled_p99_ms = percentile(
+        [max(gap - itl, 0.0) * 1000 for s in streams for gap, at in zip(s.gaps, s.at, strict=True)
+         if at > settled], 99)
     result.kib_per_stream = (peak[0] - rss0) / max(result.streams, 1)
     result.rows_per_s = (rows1 - rows0) / result.wall_s
     result.bytes_per_s = (bytes1 - bytes0) / result.wall_s
